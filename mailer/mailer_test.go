@@ -1,0 +1,283 @@
+package mailer
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/textproto"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eventbase/eventbase/commands"
+	"github.com/eventbase/eventbase/domain"
+	"github.com/eventbase/eventbase/eventstore/sqlite"
+	"github.com/eventbase/eventbase/secret"
+)
+
+type env struct {
+	auth *commands.Auth
+	app  *domain.App
+	dir  string
+	st   *sqlite.Store
+	seal *secret.Sealer
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := sqlite.Open(filepath.Join(dir, "events.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	seal, _ := secret.NewSealer(bytes.Repeat([]byte{3}, secret.MasterKeyLen))
+	return &env{auth: commands.NewAuth(commands.New(st, nil), seal), app: &domain.App{ID: "app_m", Name: "Mail Test", RefreshDays: 7},
+		dir: dir, st: st, seal: seal}
+}
+
+func (e *env) mailer(s Sender) *Mailer {
+	return &Mailer{Events: e.st, Sealer: e.seal, Sender: s, Checkpoint: filepath.Join(e.dir, "mailer.checkpoint"),
+		Log: slog.New(slog.NewTextHandler(testLog, nil)), RetryMin: 10 * time.Millisecond, RetryMax: 20 * time.Millisecond,
+		AppName: func(context.Context, string) (string, error) { return "Mail Test", nil }}
+}
+
+// run starts m and returns a stop function that waits for it.
+func run(m *Mailer) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = m.Run(ctx) }()
+	return func() { cancel(); <-done }
+}
+
+type recorder struct {
+	mu    sync.Mutex
+	msgs  []Message
+	fails int // fail this many sends first
+}
+
+func (r *recorder) Send(_ context.Context, m Message) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fails > 0 {
+		r.fails--
+		return errors.New("smtp down")
+	}
+	r.msgs = append(r.msgs, m)
+	return nil
+}
+
+func (r *recorder) wait(t *testing.T, n int) []Message {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		r.mu.Lock()
+		got := append([]Message(nil), r.msgs...)
+		r.mu.Unlock()
+		if len(got) >= n {
+			return got
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %d messages", n)
+	return nil
+}
+
+var testLog io.Writer = io.Discard
+
+var codeRE = regexp.MustCompile(`\b(\d{6})\b`)
+
+func TestDeliversOnceAcrossRestart(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	// The request is committed while no mailer runs (a crash right after it).
+	if err := e.auth.RequestMagicLink(ctx, commands.Meta{}, e.app, "Ann@Example.com "); err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{fails: 2} // and the SMTP server is down twice
+	stop := run(e.mailer(rec))
+	msgs := rec.wait(t, 1)
+	stop()
+	m := msgs[0]
+	if m.To != "ann@example.com" || m.Kind != domain.CodeMagicLink || m.Subject != "Your sign-in code for Mail Test" || !strings.Contains(m.Body, "15 minutes") {
+		t.Fatalf("message %+v", m)
+	}
+	code := codeRE.FindString(m.Body)
+	if _, err := e.auth.VerifyMagicLink(ctx, commands.Meta{}, e.app, "ann@example.com", code); err != nil {
+		t.Fatalf("the mailed code does not sign in: %v", err)
+	}
+
+	// After a restart the first mail is not sent again; a new one is.
+	if err := e.auth.ForgotPassword(ctx, commands.Meta{}, e.app.ID, "ann@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	rec2 := &recorder{}
+	stop = run(e.mailer(rec2))
+	msgs = rec2.wait(t, 1)
+	time.Sleep(100 * time.Millisecond)
+	stop()
+	if len(rec2.msgs) != 1 || msgs[0].Kind != domain.CodePasswordReset || msgs[0].Subject != "Reset your password for Mail Test" {
+		t.Fatalf("after restart: %+v", rec2.msgs)
+	}
+}
+
+func TestSkipsExpiredCodes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	if err := e.auth.RequestMagicLink(context.Background(), commands.Meta{}, e.app, "late@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	m := e.mailer(rec)
+	m.Now = func() time.Time { return time.Now().Add(16 * time.Minute) }
+	stop := run(m)
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if p, _ := m.position(); p > 0 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	stop()
+	if p, _ := m.position(); p == 0 || len(rec.msgs) != 0 {
+		t.Fatalf("expired code: checkpoint %d, %d messages", p, len(rec.msgs))
+	}
+}
+
+// smtpServer is a small SMTP server on loopback (RFC 5321 dialogue with
+// AUTH PLAIN), enough for a real client to deliver to it.
+type smtpServer struct {
+	ln   net.Listener
+	mu   sync.Mutex
+	mail []string // DATA of each message
+	auth []string // decoded AUTH PLAIN credentials
+}
+
+func startSMTP(t *testing.T) *smtpServer {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &smtpServer{ln: ln}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go s.serve(c)
+		}
+	}()
+	return s
+}
+
+func (s *smtpServer) serve(c net.Conn) {
+	defer c.Close()
+	tp := textproto.NewConn(c)
+	_ = tp.PrintfLine("220 localhost ESMTP test")
+	for {
+		line, err := tp.ReadLine()
+		if err != nil {
+			return
+		}
+		verb := strings.ToUpper(strings.Fields(line + " x")[0])
+		switch verb {
+		case "EHLO", "HELO":
+			_ = tp.PrintfLine("250-localhost")
+			_ = tp.PrintfLine("250-AUTH PLAIN")
+			_ = tp.PrintfLine("250 8BITMIME")
+		case "AUTH":
+			f := strings.Fields(line)
+			if len(f) == 3 {
+				raw, _ := base64.StdEncoding.DecodeString(f[2])
+				s.mu.Lock()
+				s.auth = append(s.auth, string(raw))
+				s.mu.Unlock()
+			}
+			_ = tp.PrintfLine("235 2.7.0 Authentication successful")
+		case "MAIL", "RCPT", "RSET", "NOOP":
+			_ = tp.PrintfLine("250 OK")
+		case "DATA":
+			_ = tp.PrintfLine("354 Go ahead")
+			data, err := tp.ReadDotBytes()
+			if err != nil {
+				return
+			}
+			s.mu.Lock()
+			s.mail = append(s.mail, string(data))
+			s.mu.Unlock()
+			_ = tp.PrintfLine("250 OK queued")
+		case "QUIT":
+			_ = tp.PrintfLine("221 Bye")
+			return
+		default:
+			_ = tp.PrintfLine("502 Not implemented")
+		}
+	}
+}
+
+func TestSMTPDelivery(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	srv := startSMTP(t)
+	sender, err := NewSMTP("smtp://mailuser:mailpass@"+srv.ln.Addr().String()+"?from=auth@example.com&auth=plain", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := e.auth.SignUp(ctx, commands.Meta{}, e.app, "bob@example.com", "Str0ng!pass", "Bob"); err != nil {
+		t.Fatal(err)
+	}
+	stop := run(e.mailer(sender))
+	defer stop()
+	deadline := time.Now().Add(10 * time.Second)
+	var mail string
+	for time.Now().Before(deadline) && mail == "" {
+		srv.mu.Lock()
+		if len(srv.mail) > 0 {
+			mail = srv.mail[0]
+		}
+		srv.mu.Unlock()
+		time.Sleep(10 * time.Millisecond)
+	}
+	if mail == "" {
+		t.Fatal("no mail reached the SMTP server")
+	}
+	msg, err := textproto.NewReader(bufio.NewReader(strings.NewReader(mail))).ReadMIMEHeader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg.Get("Subject") != "Verify your email for Mail Test" || !strings.Contains(msg.Get("To"), "bob@example.com") || !strings.Contains(msg.Get("From"), "auth@example.com") {
+		t.Fatalf("headers %v", msg)
+	}
+	code := codeRE.FindString(mail[strings.Index(mail, "\n\n"):]) // ReadDotBytes turns CRLF into LF
+	if err := e.auth.VerifyEmail(ctx, commands.Meta{}, e.app.ID, "bob@example.com", code); err != nil {
+		t.Fatalf("code %q read from the delivered mail: %v", code, err)
+	}
+	if len(srv.auth) != 1 || srv.auth[0] != "\x00mailuser\x00mailpass" {
+		t.Fatalf("AUTH PLAIN credentials %q", srv.auth)
+	}
+}
+
+func TestNewSMTPURLs(t *testing.T) {
+	t.Parallel()
+	for _, bad := range []string{"", "http://x", "smtp://", "smtp://h:port"} {
+		if _, err := NewSMTP(bad, ""); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	s, err := NewSMTP("smtps://u:p@mail.example.com", "")
+	if err != nil || s.from != "no-reply@mail.example.com" {
+		t.Fatalf("%v %+v", err, s)
+	}
+}

@@ -1,0 +1,6 @@
+package projections
+
+// All returns every projection of eventbase, in the order they apply.
+func All() []Projection {
+	return []Projection{AppsProjection{}, AdminsProjection{}, CollectionsProjection{}, DocumentsProjection{}, UsersProjection{}, OutboxProjection{}}
+}
