@@ -16,6 +16,7 @@ import (
 
 	"github.com/eventbase/eventbase/domain"
 	"github.com/eventbase/eventbase/eventstore"
+	"github.com/eventbase/eventbase/internal/cache"
 )
 
 // Meta says who asked for a command and within which request.
@@ -36,11 +37,18 @@ type Service struct {
 	// applied to the read models before returning.
 	Projections Waiter
 	Now         func() time.Time
+	// collections caches definitions on a serving node (with a runner).
+	collections *cache.Cache[*domain.Collection]
 }
 
-// New returns a Service.
+// New returns a Service. With a projection runner it also caches collection
+// definitions; register InvalidateCollections with the runner.
 func New(events eventstore.Store, projections Waiter) *Service {
-	return &Service{Events: events, Projections: projections, Now: time.Now}
+	s := &Service{Events: events, Projections: projections, Now: time.Now}
+	if projections != nil {
+		s.collections = cache.New[*domain.Collection]()
+	}
+	return s
 }
 
 // maxRetries bounds the retries of a command that re-decides on conflict.

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 
 	"github.com/eventbase/eventbase/domain"
@@ -26,6 +27,48 @@ func (s *Service) LoadCollection(ctx context.Context, appID, name string) (*doma
 		}
 	}
 	return c, nil
+}
+
+// collection returns a collection's definition for a write, from the cache
+// when the service has one (a serving node, where the runner invalidates
+// it as collection_defined events are applied, before the defining command
+// returns).
+func (s *Service) collection(ctx context.Context, appID, name string) (*domain.Collection, error) {
+	if s.collections == nil {
+		return s.LoadCollection(ctx, appID, name)
+	}
+	key := appID + "/" + name
+	if c, ok := s.collections.Get(key); ok {
+		return c, nil
+	}
+	gen := s.collections.Gen()
+	c, err := s.LoadCollection(ctx, appID, name)
+	if err != nil {
+		return nil, err
+	}
+	if c.Exists() {
+		s.collections.Fill(gen, c, key)
+	}
+	return c, nil
+}
+
+// InvalidateCollections drops cached definitions changed by evs. Register
+// it with the projection runner's OnApplied.
+func (s *Service) InvalidateCollections(evs []eventstore.Event) {
+	if s.collections == nil {
+		return
+	}
+	for _, e := range evs {
+		if e.Type != domain.EventCollectionDefined {
+			continue
+		}
+		var c struct {
+			Name string `json:"name"`
+		}
+		if json.Unmarshal(e.Payload, &c) == nil {
+			s.collections.Invalidate(e.AppID + "/" + c.Name)
+		}
+	}
 }
 
 // DefineCollection creates or redefines a collection's schema and RLS. Nil
@@ -63,7 +106,7 @@ func (s *Service) collectionForWrite(ctx context.Context, m Meta, appID, name st
 	if err := domain.ValidateCollectionName(name); err != nil {
 		return nil, err
 	}
-	c, err := s.LoadCollection(ctx, appID, name)
+	c, err := s.collection(ctx, appID, name)
 	if err != nil {
 		return nil, err
 	}
@@ -232,7 +275,7 @@ func (s *Service) existingCollection(ctx context.Context, appID, coll string, a 
 	if err := domain.ValidateCollectionName(coll); err != nil {
 		return nil, err
 	}
-	c, err := s.LoadCollection(ctx, appID, coll)
+	c, err := s.collection(ctx, appID, coll)
 	if err != nil {
 		return nil, err
 	}

@@ -13,10 +13,16 @@ const PollInterval = 200 * time.Millisecond
 // live appends, calling fn with each non-empty batch in position order. It
 // returns when ctx ends (nil) or fn or the store fails. Batches never skip a
 // position that may still commit, because Read is gap-safe.
+//
+// Filters other than AppID are applied here, not in the store: a filtered
+// Read cannot say how far it scanned, so a follower of rare event types
+// would rescan everything after its last match on every append.
 func Follow(ctx context.Context, s Store, q Query, fn func([]Event) error) error {
 	if q.Limit == 0 {
 		q.Limit = DefaultLimit
 	}
+	filter := q
+	q = Query{AppID: q.AppID, After: q.After, Limit: q.Limit}
 	timer := time.NewTimer(PollInterval)
 	defer timer.Stop()
 	for {
@@ -31,8 +37,19 @@ func Follow(ctx context.Context, s Store, q Query, fn func([]Event) error) error
 			return err
 		}
 		if len(evs) > 0 {
-			if err := fn(evs); err != nil {
-				return err
+			matched := evs[:0:0]
+			for _, e := range evs {
+				if filter.Matches(e) {
+					matched = append(matched, e)
+				}
+			}
+			if len(matched) == len(evs) {
+				matched = evs
+			}
+			if len(matched) > 0 {
+				if err := fn(matched); err != nil {
+					return err
+				}
 			}
 			q.After = evs[len(evs)-1].Position
 			if len(evs) == q.Limit {

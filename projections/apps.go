@@ -4,10 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"sync"
 
 	"github.com/eventbase/eventbase/domain"
 	"github.com/eventbase/eventbase/eventstore"
+	"github.com/eventbase/eventbase/internal/cache"
 	"github.com/eventbase/eventbase/query"
 	"github.com/eventbase/eventbase/readstore"
 )
@@ -96,14 +96,14 @@ func fromDoc(doc readstore.Doc, v any) error {
 // runner invalidates entries as app events are applied.
 type Apps struct {
 	reads readstore.Store
-	mu    sync.RWMutex
-	byID  map[string]*domain.App
-	byKey map[string]string // publishable key or secret key hash → app id
+	// cache maps "id:<app id>", "key:<publishable key>" and
+	// "key:<secret key hash>" to the app.
+	cache *cache.Cache[*domain.App]
 }
 
 // NewApps returns the app queries over reads; call Invalidate from the runner.
 func NewApps(reads readstore.Store) *Apps {
-	return &Apps{reads: reads, byID: map[string]*domain.App{}, byKey: map[string]string{}}
+	return &Apps{reads: reads, cache: cache.New[*domain.App]()}
 }
 
 // Invalidate drops cached apps touched by evs. Register it with Runner.OnApplied.
@@ -112,24 +112,20 @@ func (a *Apps) Invalidate(evs []eventstore.Event) {
 		if e.StreamID != domain.AppStream {
 			continue
 		}
-		a.mu.Lock()
-		if app, ok := a.byID[e.AppID]; ok {
-			delete(a.byKey, app.PublishableKey)
-			delete(a.byKey, app.SecretKeyHash)
-			delete(a.byID, e.AppID)
+		keys := []string{"id:" + e.AppID}
+		if app, ok := a.cache.Get("id:" + e.AppID); ok {
+			keys = append(keys, "key:"+app.PublishableKey, "key:"+app.SecretKeyHash)
 		}
-		a.mu.Unlock()
+		a.cache.Invalidate(keys...)
 	}
 }
 
 // ByID returns the app, or domain.ErrNotFound.
 func (a *Apps) ByID(ctx context.Context, id string) (*domain.App, error) {
-	a.mu.RLock()
-	app, ok := a.byID[id]
-	a.mu.RUnlock()
-	if ok {
+	if app, ok := a.cache.Get("id:" + id); ok {
 		return app, nil
 	}
+	gen := a.cache.Gen()
 	doc, err := a.reads.Get(ctx, NSApps, id)
 	if errors.Is(err, readstore.ErrNotFound) {
 		return nil, domain.ErrNotFound
@@ -137,18 +133,16 @@ func (a *Apps) ByID(ctx context.Context, id string) (*domain.App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return a.remember(doc)
+	return a.remember(gen, doc)
 }
 
 // ByKey returns the app whose publishable key is key, or whose secret key
 // hashes to hash; domain.ErrNotFound otherwise.
 func (a *Apps) ByKey(ctx context.Context, field, value string) (*domain.App, error) {
-	a.mu.RLock()
-	id, ok := a.byKey[value]
-	a.mu.RUnlock()
-	if ok {
-		return a.ByID(ctx, id)
+	if app, ok := a.cache.Get("key:" + value); ok {
+		return app, nil
 	}
+	gen := a.cache.Gen()
 	f, err := query.ParseMap(map[string]any{field: value})
 	if err != nil {
 		return nil, err
@@ -160,7 +154,7 @@ func (a *Apps) ByKey(ctx context.Context, field, value string) (*domain.App, err
 	if len(docs) == 0 {
 		return nil, domain.ErrNotFound
 	}
-	return a.remember(docs[0])
+	return a.remember(gen, docs[0])
 }
 
 // List returns every app, oldest first.
@@ -180,7 +174,7 @@ func (a *Apps) List(ctx context.Context) ([]*domain.App, error) {
 	return out, nil
 }
 
-func (a *Apps) remember(doc readstore.Doc) (*domain.App, error) {
+func (a *Apps) remember(gen uint64, doc readstore.Doc) (*domain.App, error) {
 	var app domain.App
 	if err := fromDoc(doc, &app); err != nil {
 		return nil, err
@@ -188,11 +182,7 @@ func (a *Apps) remember(doc readstore.Doc) (*domain.App, error) {
 	if v, ok := doc["_version"].(float64); ok {
 		app.Version = int64(v)
 	}
-	a.mu.Lock()
-	a.byID[app.ID] = &app
-	a.byKey[app.PublishableKey] = app.ID
-	a.byKey[app.SecretKeyHash] = app.ID
-	a.mu.Unlock()
+	a.cache.Fill(gen, &app, "id:"+app.ID, "key:"+app.PublishableKey, "key:"+app.SecretKeyHash)
 	return &app, nil
 }
 

@@ -204,6 +204,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	cmd := commands.New(st.Events, runner)
+	runner.OnApplied(cmd.InvalidateCollections)
 	auth, err := openAuth(cfg, st, cmd, runner, apps)
 	if err != nil {
 		st.Close()

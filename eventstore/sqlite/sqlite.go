@@ -53,9 +53,9 @@ type Store struct {
 	// connection and bound to each batch's transaction with tx.Stmt.
 	versionStmt *sql.Stmt
 	insertStmt  *sql.Stmt
-	wg    sync.WaitGroup
-	sig   eventstore.Signal
-	now   func() time.Time
+	wg          sync.WaitGroup
+	sig         eventstore.Signal
+	now         func() time.Time
 
 	closeOnce sync.Once
 	mu        sync.RWMutex // guards closed against in-flight sends on reqs
