@@ -161,15 +161,20 @@ func (s *Service) CreateDocument(ctx context.Context, m Meta, appID, coll string
 	if err := c.AuthorizeInsert(a, body); err != nil {
 		return nil, err
 	}
-	id := NewDocID()
+	prev := &domain.Document{Collection: coll, ID: NewDocID()}
 	if v, ok := body[domain.FieldID]; ok && v != nil {
 		sid, ok := v.(string)
 		if !ok || !domain.ValidDocID(sid) {
 			return nil, domain.Invalid("_id", "_id must be a 24-character hex string")
 		}
-		id = sid
+		// A client-chosen id may be taken, or belong to a deleted document
+		// whose stream then continues.
+		if prev, _, err = s.LoadDocument(ctx, appID, coll, sid); err != nil {
+			return nil, err
+		}
 	}
-	changes, doc, err := c.Create(id, body, s.Now())
+	id := prev.ID
+	changes, doc, err := c.Create(prev, body, s.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -177,7 +182,7 @@ func (s *Service) CreateDocument(ctx context.Context, m Meta, appID, coll string
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.Append(ctx, m, appID, domain.DocumentStream(coll, id), eventstore.NoStream, changes); err != nil {
+	if _, err := s.Append(ctx, m, appID, domain.DocumentStream(coll, id), prev.Version, changes); err != nil {
 		s.releaseAll(ctx, m, appID, c, id, claimed)
 		if errors.Is(err, eventstore.ErrConflict) {
 			return nil, &domain.UniqueError{Field: "_id"}

@@ -162,8 +162,14 @@ func checkType(f Field, v any) error {
 func stamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") }
 
 // Create decides a new document. body has been validated by ValidateBody and
-// authorised (owner filled in) by AuthorizeInsert.
-func (c *Collection) Create(id string, body map[string]any, now time.Time) ([]Change, map[string]any, error) {
+// authorised (owner filled in) by AuthorizeInsert. prev is the document's
+// stream so far: empty for a new id, or a deleted document whose id is
+// reused (its history continues).
+func (c *Collection) Create(prev *Document, body map[string]any, now time.Time) ([]Change, map[string]any, error) {
+	if prev.Exists() {
+		return nil, nil, &UniqueError{Field: FieldID}
+	}
+	id := prev.ID
 	doc := userFields(body)
 	if err := c.CheckSchema(doc); err != nil {
 		return nil, nil, err
@@ -171,7 +177,7 @@ func (c *Collection) Create(id string, body map[string]any, now time.Time) ([]Ch
 	doc[FieldID] = id
 	doc[FieldCreatedAt] = stamp(now)
 	doc[FieldUpdatedAt] = stamp(now)
-	doc[FieldVersion] = float64(1)
+	doc[FieldVersion] = float64(prev.Version + 1)
 	return []Change{{EventDocumentCreated, DocumentPayload{Collection: c.Name, ID: id, Doc: doc}}}, doc, nil
 }
 
