@@ -205,3 +205,37 @@ func forgeExpired(t *testing.T, s *ebtest.Server, appID string) string {
 	t.Helper()
 	return fmt.Sprintf("eyJhbGciOiJub25lIn0.%s.", "eyJleHAiOjF9")
 }
+
+// TestRealtimeTokenExpiresMidConnection: the node's clock runs an hour
+// behind, so a 1 h access token expires 3 s from now in real time. After
+// that the connection gets an error, no changes, and resumes after re-auth.
+func TestRealtimeTokenExpiresMidConnection(t *testing.T) {
+	s := ebtest.Start(t, server.Config{Now: func() time.Time { return time.Now().Add(-time.Hour + 3*time.Second) }})
+	app := s.CreateApp(t, "rt-expiry")
+	sk := ebtest.H{"x-api-key": app.SecretKey}
+	v1 := "/v1/" + app.AppID
+	s.Do(t, "POST", v1+"/feed", sk, map[string]any{"n": 0}).Status(t, 201)
+	_, tok := user(t, s, app.AppID, "eve@example.com")
+	c := dialWS(t, s, v1+"/realtime?apikey="+app.PublishableKey+"&token="+tok)
+	c.expect("authenticated")
+	c.send(map[string]any{"type": "subscribe", "id": "f", "collection": "feed"})
+	c.expect("subscribed")
+	s.Do(t, "POST", v1+"/feed", sk, map[string]any{"n": 1}).Status(t, 201)
+	if m := c.expect("change"); m["doc"].(map[string]any)["n"] != 1.0 {
+		t.Fatalf("before expiry: %v", m)
+	}
+	time.Sleep(3500 * time.Millisecond)
+	s.Do(t, "POST", v1+"/feed", sk, map[string]any{"n": 2}).Status(t, 201)
+	if e := c.next(5 * time.Second); e["type"] != "error" || !strings.HasPrefix(e["error"].(string), "token expired") {
+		t.Fatalf("after expiry: %v", e)
+	}
+	c.silent(200 * time.Millisecond)
+	// A fresh token (valid for 3 s more) resumes delivery.
+	_, fresh := user(t, s, app.AppID, "eve2@example.com")
+	c.send(map[string]any{"type": "auth", "apikey": app.PublishableKey, "token": fresh})
+	c.expect("authenticated")
+	s.Do(t, "POST", v1+"/feed", sk, map[string]any{"n": 3}).Status(t, 201)
+	if m := c.expect("change"); m["doc"].(map[string]any)["n"] != 3.0 {
+		t.Fatalf("after re-auth: %v", m)
+	}
+}
