@@ -18,6 +18,13 @@ const PollInterval = 200 * time.Millisecond
 // Read cannot say how far it scanned, so a follower of rare event types
 // would rescan everything after its last match on every append.
 func Follow(ctx context.Context, s Store, q Query, fn func([]Event) error) error {
+	return FollowWake(ctx, s, q, nil, fn)
+}
+
+// FollowWake is Follow with one more wake-up source: wake (if not nil) is
+// notified when another process says it appended (the multi-node bus), so
+// the follower reads now instead of at its next poll.
+func FollowWake(ctx context.Context, s Store, q Query, wake *Signal, fn func([]Event) error) error {
 	if q.Limit == 0 {
 		q.Limit = DefaultLimit
 	}
@@ -29,6 +36,10 @@ func Follow(ctx context.Context, s Store, q Query, fn func([]Event) error) error
 		// Take the signal before reading so an append between the read and
 		// the wait is not missed.
 		changed := s.Changed()
+		var woken <-chan struct{}
+		if wake != nil {
+			woken = wake.Wait()
+		}
 		evs, err := s.Read(ctx, q)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -67,6 +78,7 @@ func Follow(ctx context.Context, s Store, q Query, fn func([]Event) error) error
 		case <-ctx.Done():
 			return nil
 		case <-changed:
+		case <-woken:
 		case <-timer.C:
 		}
 	}

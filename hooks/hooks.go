@@ -27,6 +27,7 @@ import (
 	"github.com/eventbase/eventbase/domain"
 	"github.com/eventbase/eventbase/eventstore"
 	"github.com/eventbase/eventbase/internal/checkpoint"
+	"github.com/eventbase/eventbase/internal/tail"
 )
 
 // Headers of a delivery.
@@ -95,7 +96,8 @@ type Body struct {
 
 // Dispatcher follows the log and delivers hooks.
 type Dispatcher struct {
-	Events eventstore.Store
+	// Tail feeds the events of SignInTypes (see internal/tail).
+	Tail *tail.Tail
 	// App returns the app (for its post_auth_url).
 	App func(ctx context.Context, appID string) (*domain.App, error)
 	// User loads a user from its stream.
@@ -141,7 +143,8 @@ func (d *Dispatcher) defaults() {
 	}
 }
 
-var signInTypes = []string{domain.EventSignup, domain.EventLogin, domain.EventMagicLinkLogin, domain.EventOAuthLogin}
+// SignInTypes are the event types a hook may follow.
+var SignInTypes = []string{domain.EventSignup, domain.EventLogin, domain.EventMagicLinkLogin, domain.EventOAuthLogin}
 
 // Run delivers hooks until ctx ends; in-flight deliveries are abandoned
 // (and redone after a restart).
@@ -155,35 +158,33 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		if err == nil {
 			prog := &progress{save: cp.Save, log: d.Log}
 			slots := make(chan struct{}, d.Concurrency)
-			err = eventstore.Follow(ctx, d.Events, eventstore.Query{After: pos, Types: signInTypes}, func(evs []eventstore.Event) error {
-				for _, e := range evs {
-					prog.add(e.Position)
-					body, url, ok := d.prepare(ctx, e)
-					if !ok {
-						prog.finish(e.Position)
-						continue
-					}
-					select {
-					case slots <- struct{}{}:
-					case <-ctx.Done():
-						return nil
-					}
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						defer func() { <-slots }()
-						if d.deliver(ctx, e, url, body) {
-							prog.finish(e.Position)
-						}
-					}()
+			err = d.Tail.Follow(ctx, pos, func(e eventstore.Event) error {
+				prog.add(e.Position)
+				body, url, ok := d.prepare(ctx, e)
+				if !ok {
+					prog.finish(e.Position)
+					return nil
 				}
+				select {
+				case slots <- struct{}{}:
+				case <-ctx.Done():
+					return nil
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					defer func() { <-slots }()
+					if d.deliver(ctx, e, url, body) {
+						prog.finish(e.Position)
+					}
+				}()
 				return nil
 			})
 		}
 		if err == nil || ctx.Err() != nil {
 			return nil
 		}
-		d.Log.Error("hooks: following the log failed; retrying", "err", err)
+		d.Log.Error("hooks: reading the log failed; retrying", "err", err)
 		select {
 		case <-time.After(d.RetryMin):
 		case <-ctx.Done():

@@ -19,6 +19,7 @@ import (
 	"github.com/eventbase/eventbase/domain"
 	"github.com/eventbase/eventbase/eventstore"
 	"github.com/eventbase/eventbase/internal/checkpoint"
+	"github.com/eventbase/eventbase/internal/tail"
 	"github.com/eventbase/eventbase/secret"
 )
 
@@ -71,7 +72,8 @@ func (l LogSender) Send(ctx context.Context, m Message) error {
 
 // Mailer follows the log and sends one message per code event.
 type Mailer struct {
-	Events eventstore.Store
+	// Tail feeds the events of CodeTypes (see internal/tail).
+	Tail   *tail.Tail
 	Sealer *secret.Sealer
 	Sender Sender
 	// AppName names the app in the message.
@@ -99,7 +101,8 @@ func (m *Mailer) defaults() {
 	}
 }
 
-var codeTypes = []string{domain.EventEmailVerificationSent, domain.EventMagicLinkRequested, domain.EventPasswordResetRequested}
+// CodeTypes are the event types that carry a code to mail.
+var CodeTypes = []string{domain.EventEmailVerificationSent, domain.EventMagicLinkRequested, domain.EventPasswordResetRequested}
 
 // Run delivers mail until ctx ends.
 func (m *Mailer) Run(ctx context.Context) error {
@@ -107,23 +110,18 @@ func (m *Mailer) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
 		pos, err := m.position()
 		if err == nil {
-			err = eventstore.Follow(ctx, m.Events, eventstore.Query{After: pos, Types: codeTypes}, func(evs []eventstore.Event) error {
-				for _, e := range evs {
-					m.deliver(ctx, e)
-					if ctx.Err() != nil {
-						return nil // not delivered: the checkpoint stays before it
-					}
-					if err := m.save(e.Position); err != nil {
-						return err
-					}
+			err = m.Tail.Follow(ctx, pos, func(e eventstore.Event) error {
+				m.deliver(ctx, e)
+				if ctx.Err() != nil {
+					return nil // not delivered: the checkpoint stays before it
 				}
-				return nil
+				return m.save(e.Position)
 			})
 		}
 		if err == nil || ctx.Err() != nil {
 			return nil
 		}
-		m.Log.Error("mailer: following the log failed; retrying", "err", err)
+		m.Log.Error("mailer: reading the log failed; retrying", "err", err)
 		select {
 		case <-time.After(m.RetryMin):
 		case <-ctx.Done():

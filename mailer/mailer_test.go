@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -20,15 +21,19 @@ import (
 	"github.com/eventbase/eventbase/commands"
 	"github.com/eventbase/eventbase/domain"
 	"github.com/eventbase/eventbase/eventstore/sqlite"
+	"github.com/eventbase/eventbase/internal/tail"
+	"github.com/eventbase/eventbase/projections"
+	rssqlite "github.com/eventbase/eventbase/readstore/sqlite"
 	"github.com/eventbase/eventbase/secret"
 )
 
 type env struct {
-	auth *commands.Auth
-	app  *domain.App
-	dir  string
-	st   *sqlite.Store
-	seal *secret.Sealer
+	auth   *commands.Auth
+	app    *domain.App
+	dir    string
+	st     *sqlite.Store
+	seal   *secret.Sealer
+	runner *projections.Runner
 }
 
 func newEnv(t *testing.T) *env {
@@ -39,13 +44,26 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	reads, err := rssqlite.Open(filepath.Join(dir, "reads.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reads.Close() })
 	seal, _ := secret.NewSealer(bytes.Repeat([]byte{3}, secret.MasterKeyLen))
-	return &env{auth: commands.NewAuth(commands.New(st, nil), seal), app: &domain.App{ID: "app_m", Name: "Mail Test", RefreshDays: 7},
-		dir: dir, st: st, seal: seal}
+	// A runner without projections: it only feeds the mailer's tail, as in a node.
+	runner := projections.NewRunner(st, reads, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = runner.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return &env{auth: commands.NewAuth(commands.New(st, runner), seal), app: &domain.App{ID: "app_m", Name: "Mail Test", RefreshDays: 7},
+		dir: dir, st: st, seal: seal, runner: runner}
 }
 
 func (e *env) mailer(s Sender) *Mailer {
-	return &Mailer{Events: e.st, Sealer: e.seal, Sender: s, Checkpoint: filepath.Join(e.dir, "mailer.checkpoint"),
+	tl := tail.New(e.st, CodeTypes, e.runner.Position())
+	e.runner.OnApplied(tl.Push)
+	return &Mailer{Tail: tl, Sealer: e.seal, Sender: s, Checkpoint: filepath.Join(e.dir, "mailer.checkpoint"),
 		Log: slog.New(slog.NewTextHandler(testLog, nil)), RetryMin: 10 * time.Millisecond, RetryMax: 20 * time.Millisecond,
 		AppName: func(context.Context, string) (string, error) { return "Mail Test", nil }}
 }
@@ -123,10 +141,28 @@ func TestDeliversOnceAcrossRestart(t *testing.T) {
 	rec2 := &recorder{}
 	stop = run(e.mailer(rec2))
 	msgs = rec2.wait(t, 1)
+	if msgs[0].Kind != domain.CodePasswordReset || msgs[0].Subject != "Reset your password for Mail Test" {
+		t.Fatalf("after restart: %+v", rec2.msgs)
+	}
+	// Live: requests made while the mailer runs reach it through the runner.
+	for i := 0; i < 3; i++ {
+		if err := e.auth.RequestMagicLink(ctx, commands.Meta{}, e.app, fmt.Sprintf("live%d@example.com", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs = rec2.wait(t, 4)
 	time.Sleep(100 * time.Millisecond)
 	stop()
-	if len(rec2.msgs) != 1 || msgs[0].Kind != domain.CodePasswordReset || msgs[0].Subject != "Reset your password for Mail Test" {
-		t.Fatalf("after restart: %+v", rec2.msgs)
+	if len(rec2.msgs) != 4 || msgs[1].To != "live0@example.com" || msgs[3].To != "live2@example.com" {
+		t.Fatalf("live mail, in order, once: %+v", rec2.msgs)
+	}
+	// And nothing is sent twice after another restart.
+	rec3 := &recorder{}
+	stop = run(e.mailer(rec3))
+	time.Sleep(200 * time.Millisecond)
+	stop()
+	if len(rec3.msgs) != 0 {
+		t.Fatalf("resent after restart: %+v", rec3.msgs)
 	}
 }
 

@@ -38,6 +38,7 @@ type Runner struct {
 
 	applied atomic.Int64
 	sig     eventstore.Signal
+	wake    eventstore.Signal // Nudge: another node appended
 
 	// applyMu serialises applying batches with RebuildApp.
 	applyMu   sync.Mutex
@@ -61,6 +62,10 @@ func (r *Runner) OnApplied(fn func([]eventstore.Event)) {
 	r.listeners = append(r.listeners, fn)
 	r.mu.Unlock()
 }
+
+// Nudge makes the runner read the log now: another node sharing the store
+// has appended (its own appends wake it through the store).
+func (r *Runner) Nudge() { r.wake.Notify() }
 
 // Position returns the last position applied to every projection.
 func (r *Runner) Position() int64 { return r.applied.Load() }
@@ -139,7 +144,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			if pos > r.applied.Load() {
 				r.applied.Store(pos)
 			}
-			err = eventstore.Follow(ctx, r.events, eventstore.Query{After: pos}, func(evs []eventstore.Event) error {
+			err = eventstore.FollowWake(ctx, r.events, eventstore.Query{After: pos}, &r.wake, func(evs []eventstore.Event) error {
 				return r.apply(ctx, cps, evs)
 			})
 		}

@@ -155,10 +155,10 @@ func TestAfterShape(t *testing.T) {
 	}{
 		{"", `{"_id":{"$gt":"k"}}`},
 		{"-_id", `{"_id":{"$lt":"k"}}`},
-		{"p", `{"$or":[{"$or":[{"p":{"$gt":5}},{"p":{"$gte":""}},{"p":{"$gte":{}}},{"p":{"$in":[false,true]}}]},{"$and":[{"p":{"$eq":5}},{"_id":{"$gt":"k"}}]}]}`},
-		{"-q", `{"$or":[{"$or":[{"q":{"$lt":"s"}},{"q":{"$gte":-1.7976931348623157e+308}},{"q":{"$eq":null}}]},{"$and":[{"q":{"$eq":"s"}},{"_id":{"$gt":"k"}}]}]}`},
-		{"-missing", `{"$and":[{"missing":{"$eq":null}},{"_id":{"$gt":"k"}}]}`},
-		{"missing", `{"$or":[{"missing":{"$ne":null}},{"$and":[{"missing":{"$eq":null}},{"_id":{"$gt":"k"}}]}]}`},
+		{"p", `{"$or":[{"$or":[{"p":{"$gt":5}},{"p":{"$gte":""}},{"p":{"$gte":{}}},{"p":{"$in":[false,true]}}]},{"_id":{"$gt":"k"},"p":{"$eq":5}}]}`},
+		{"-q", `{"$or":[{"$or":[{"q":{"$lt":"s"}},{"q":{"$gte":-1.7976931348623157e+308}},{"q":{"$eq":null}}]},{"_id":{"$gt":"k"},"q":{"$eq":"s"}}]}`},
+		{"-missing", `{"_id":{"$gt":"k"},"missing":{"$eq":null}}`},
+		{"missing", `{"$or":[{"missing":{"$ne":null}},{"_id":{"$gt":"k"},"missing":{"$eq":null}}]}`},
 	}
 	for _, tt := range tests {
 		sort, _ := ParseSort(tt.sort)

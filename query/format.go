@@ -5,18 +5,17 @@ import "fmt"
 // Format renders e in MongoDB filter syntax, as map[string]any and []any
 // values that encoding/json or a BSON encoder can write, so that an adapter
 // hands MongoDB only trees that Parse (or After) built. Parse(Format(e))
-// yields an equivalent tree. Conditions are always spelled out ($and, $eq),
-// never implied, so literal values cannot be mistaken for operators.
+// yields an equivalent tree. Comparisons are spelled with their operator
+// ($eq), never implied, so literal values cannot be mistaken for operators;
+// an And is written as one document ({a: {$gt: 1, $lt: 5}, b: {$eq: 2}})
+// where no field or operator repeats, and as $and otherwise.
 func Format(e Expr) (map[string]any, error) {
 	switch n := e.(type) {
 	case nil:
 		return map[string]any{}, nil
 	case *And:
-		if len(n.Exprs) == 0 {
-			return map[string]any{}, nil
-		}
-		if len(n.Exprs) == 1 {
-			return Format(n.Exprs[0])
+		if merged, ok := formatMerged(n); ok {
+			return merged, nil
 		}
 		list, err := formatList(n.Exprs)
 		if err != nil {
@@ -42,6 +41,51 @@ func Format(e Expr) (map[string]any, error) {
 		return nil, fmt.Errorf("query: cannot format an element condition outside $elemMatch")
 	}
 	return map[string]any{field: ops}, nil
+}
+
+// formatMerged writes an And as a single document, MongoDB's implicit AND,
+// when its conditions can share one: distinct fields, or distinct operators
+// on one field, and at most one $or.
+func formatMerged(n *And) (map[string]any, bool) {
+	out := map[string]any{}
+	for _, x := range n.Exprs {
+		var m map[string]any
+		var err error
+		switch x.(type) {
+		case *Or, *And:
+			m, err = Format(x)
+		default:
+			var field string
+			var ops map[string]any
+			field, ops, err = formatOps(x)
+			if field == "" {
+				return nil, false
+			}
+			m = map[string]any{field: ops}
+		}
+		if err != nil {
+			return nil, false
+		}
+		for k, v := range m {
+			prev, dup := out[k]
+			if !dup {
+				out[k] = v
+				continue
+			}
+			a, okA := prev.(map[string]any)
+			b, okB := v.(map[string]any)
+			if k == "$and" || k == "$or" || !okA || !okB {
+				return nil, false
+			}
+			for op, val := range b {
+				if _, clash := a[op]; clash {
+					return nil, false
+				}
+				a[op] = val
+			}
+		}
+	}
+	return out, true
 }
 
 func formatList(es []Expr) ([]any, error) {

@@ -1,6 +1,9 @@
 package query
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // Match reports whether doc satisfies e, with MongoDB's semantics. A nil e
 // matches every document.
@@ -242,13 +245,35 @@ func (n *ElemMatch) matchElem(v any, _ bool) bool {
 		return false
 	}
 	for _, el := range arr {
-		if n.Values {
-			if eval(n.Expr, el) {
+		switch x := el.(type) {
+		case map[string]any:
+			if eval(n.Expr, x) {
 				return true
 			}
-		} else if obj, ok := el.(map[string]any); ok && eval(n.Expr, obj) {
-			return true
+		case []any:
+			if n.Values {
+				if eval(n.Expr, x) {
+					return true
+				}
+			} else if eval(n.Expr, IndexObject(x)) {
+				return true
+			}
+		default:
+			if n.Values && eval(n.Expr, x) {
+				return true
+			}
 		}
 	}
 	return false
+}
+
+// IndexObject returns an array as the object MongoDB sees when a filter is
+// applied to it as a document, as $elemMatch does to array elements: keys
+// "0", "1", ... in order.
+func IndexObject(arr []any) map[string]any {
+	m := make(map[string]any, len(arr))
+	for i, v := range arr {
+		m[strconv.Itoa(i)] = v
+	}
+	return m
 }

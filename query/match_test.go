@@ -95,6 +95,8 @@ var matchTests = []struct {
 	{`{"a":{"$elemMatch":{"b":1,"c":2}}}`, []matchCase{
 		{`{"a":[{"b":1,"c":2}]}`, true}, {`{"a":[{"b":1},{"c":2}]}`, false}, {`{"a":{"b":1,"c":2}}`, false}, {`{"a":[[{"b":1,"c":2}]]}`, false},
 	}},
+	{`{"a":{"$elemMatch":{"b":null}}}`, []matchCase{{`{"a":[[]]}`, true}, {`{"a":[1,2]}`, false}, {`{"a":[{"b":1}]}`, false}}},
+	{`{"a":{"$elemMatch":{"0":5}}}`, []matchCase{{`{"a":[[5]]}`, true}, {`{"a":[{"0":5}]}`, true}, {`{"a":[5]}`, false}}},
 	{`{"a":{"$elemMatch":{"b.c":{"$gt":1}}}}`, []matchCase{{`{"a":[{"b":[{"c":0},{"c":2}]}]}`, true}, {`{"a":[{"b":{"c":1}}]}`, false}}},
 	{`{"a":{"$elemMatch":{"b":{"$exists":false}}}}`, []matchCase{{`{"a":[{"b":1},{"c":1}]}`, true}, {`{"a":[1,2]}`, false}, {`{"a":[{"b":1}]}`, false}}},
 	{`{"a":{"$elemMatch":{"$ne":1}}}`, []matchCase{{`{"a":[1,1]}`, false}, {`{"a":[1,2]}`, true}, {`{"a":[]}`, false}}},

@@ -102,16 +102,18 @@ func TestParseTree(t *testing.T) {
 		{`{"a":5}`, `{"a":{"$eq":5}}`},
 		{`{"a":{"b":1}}`, `{"a":{"$eq":{"b":1}}}`},
 		{`{"a":{}}`, `{"a":{"$eq":{}}}`},
-		{`{"b":1,"a":null}`, `{"$and":[{"a":{"$eq":null}},{"b":{"$eq":1}}]}`},
-		{`{"a":{"$gt":1,"$lt":5}}`, `{"$and":[{"a":{"$gt":1}},{"a":{"$lt":5}}]}`},
-		{`{"a.b":{"$in":[1,"x"]},"c":{"$nin":[]}}`, `{"$and":[{"a.b":{"$in":[1,"x"]}},{"c":{"$nin":[]}}]}`},
+		{`{"b":1,"a":null}`, `{"a":{"$eq":null},"b":{"$eq":1}}`},
+		{`{"a":{"$gt":1,"$lt":5}}`, `{"a":{"$gt":1,"$lt":5}}`},
+		{`{"$and":[{"a":{"$gt":1}},{"a":{"$gt":2}}]}`, `{"$and":[{"a":{"$gt":1}},{"a":{"$gt":2}}]}`},
+		{`{"$and":[{"$or":[{"a":1}]},{"$or":[{"b":1}]}],"c":1}`, `{"$and":[{"$or":[{"a":{"$eq":1}}]},{"$or":[{"b":{"$eq":1}}]}],"c":{"$eq":1}}`},
+		{`{"a.b":{"$in":[1,"x"]},"c":{"$nin":[]}}`, `{"a.b":{"$in":[1,"x"]},"c":{"$nin":[]}}`},
 		{`{"$or":[{"a":1},{"b":{"$exists":0}}]}`, `{"$or":[{"a":{"$eq":1}},{"b":{"$exists":false}}]}`},
 		{`{"a":{"$not":{"$gt":1,"$lt":5}}}`, `{"a":{"$not":{"$gt":1,"$lt":5}}}`},
 		{`{"a":{"$regex":"^x","$options":"im"}}`, `{"a":{"$options":"im","$regex":"^x"}}`},
 		{`{"a":{"$elemMatch":{"$gte":1,"$lt":3}}}`, `{"a":{"$elemMatch":{"$gte":1,"$lt":3}}}`},
-		{`{"a":{"$elemMatch":{"b":1,"c":{"$gt":2}}}}`, `{"a":{"$elemMatch":{"$and":[{"b":{"$eq":1}},{"c":{"$gt":2}}]}}}`},
+		{`{"a":{"$elemMatch":{"b":1,"c":{"$gt":2}}}}`, `{"a":{"$elemMatch":{"b":{"$eq":1},"c":{"$gt":2}}}}`},
 		{`{"a":{"$elemMatch":{"$or":[{"b":1},{"c":2}]}}}`, `{"a":{"$elemMatch":{"$or":[{"b":{"$eq":1}},{"c":{"$eq":2}}]}}}`},
-		{`{"a":{"$size":2.0,"$all":[1,2]}}`, `{"$and":[{"a":{"$all":[1,2]}},{"a":{"$size":2}}]}`},
+		{`{"a":{"$size":2.0,"$all":[1,2]}}`, `{"a":{"$all":[1,2],"$size":2}}`},
 	}
 	for _, tt := range tests {
 		e, err := Parse(json.RawMessage(tt.in))
@@ -167,7 +169,7 @@ func TestParseMapSameAsParse(t *testing.T) {
 	}
 	m, _ := Format(e)
 	got := fmt.Sprint(m)
-	if want := "map[$and:[map[n:map[$gte:2]] map[status:map[$eq:active]]]]"; got != want {
+	if want := "map[n:map[$gte:2] status:map[$eq:active]]"; got != want {
 		t.Fatalf("ParseMap rendered %s, want %s", got, want)
 	}
 	if _, err := ParseMap(map[string]any{"$where": "1"}); err == nil || err.Error() != `unsupported operator "$where"` {

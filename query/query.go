@@ -132,7 +132,8 @@ func (r *Regex) Regexp() *regexp.Regexp { return r.re }
 // ElemMatch is $elemMatch: the field is an array with at least one element
 // matching Expr. With Values set, Expr's leaves have Field "" and test each
 // element itself ({$elemMatch: {$gt: 1, $lt: 5}}); otherwise Expr is a filter
-// over the elements that are objects ({$elemMatch: {qty: {$gt: 1}}}).
+// over the elements that are objects ({$elemMatch: {qty: {$gt: 1}}}), or
+// arrays, which MongoDB reads as objects keyed "0", "1", ... (IndexObject).
 type ElemMatch struct {
 	Field  string
 	Expr   Expr

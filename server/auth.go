@@ -13,6 +13,7 @@ import (
 	"github.com/eventbase/eventbase/commands"
 	"github.com/eventbase/eventbase/domain"
 	"github.com/eventbase/eventbase/hooks"
+	"github.com/eventbase/eventbase/internal/tail"
 	"github.com/eventbase/eventbase/mailer"
 	"github.com/eventbase/eventbase/projections"
 	"github.com/eventbase/eventbase/secret"
@@ -54,16 +55,22 @@ func openAuth(cfg Config, st *Stores, cmd *commands.Service, runner *projections
 		}
 	}
 	users := commands.NewAuth(cmd, sealer)
+	// Mail and hooks ride on the runner's batches (registered before it
+	// applies anything past its current position).
+	mailTail := tail.New(st.Events, mailer.CodeTypes, runner.Position())
+	hookTail := tail.New(st.Events, hooks.SignInTypes, runner.Position())
+	runner.OnApplied(mailTail.Push)
+	runner.OnApplied(hookTail.Push)
 	appByID := func(ctx context.Context, id string) (*domain.App, error) { return apps.ByID(ctx, id) }
 	hookSecret := func(appID string) string { return "whsec_" + sealer.MAC("post-auth-hook", appID) }
 	return &authParts{
 		tokens: tok,
 		deps: transport.AuthDeps{Users: users, Tokens: tok, Sealer: sealer, DevOutbox: cfg.SMTPURL == "", HookSecret: hookSecret,
 			Limits: transport.RateLimits{Disabled: !cfg.RateLimits, Window: cfg.RateLimitWindow, TrustedProxies: proxies}},
-		hooks: &hooks.Dispatcher{Events: st.Events, App: appByID, User: users.LoadUser, Record: cmd.RecordHookDelivery,
+		hooks: &hooks.Dispatcher{Tail: hookTail, App: appByID, User: users.LoadUser, Record: cmd.RecordHookDelivery,
 			Secret: hookSecret, Checkpoint: filepath.Join(cfg.DataDir, "hooks.checkpoint"), Log: cfg.Log, Now: cfg.Now,
 			RetryMin: cfg.HookRetryMin},
-		mailer: &mailer.Mailer{Events: st.Events, Sealer: sealer, Sender: sender, Log: cfg.Log,
+		mailer: &mailer.Mailer{Tail: mailTail, Sealer: sealer, Sender: sender, Log: cfg.Log,
 			Checkpoint: filepath.Join(cfg.DataDir, "mailer.checkpoint"),
 			AppName: func(ctx context.Context, id string) (string, error) {
 				app, err := apps.ByID(ctx, id)

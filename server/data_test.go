@@ -12,8 +12,8 @@ import (
 	"github.com/eventbase/eventbase/server"
 )
 
-func TestDataCRUDBothDialects(t *testing.T) {
-	s := ebtest.Start(t, server.Config{})
+func testDataCRUDBothDialects(t *testing.T) {
+	s := start(t, server.Config{})
 	app := s.CreateApp(t, "crud")
 	sk := ebtest.H{"x-api-key": app.SecretKey}
 	pk := ebtest.H{"x-api-key": app.PublishableKey}
@@ -65,8 +65,8 @@ func TestDataCRUDBothDialects(t *testing.T) {
 	s.Do(t, "POST", "/api/data/users", ebtest.H{"x-api-key": app.SecretKey}, map[string]any{"a": 1}).URError(t, 403, "use the auth API")
 }
 
-func TestKeysAndRLSWithoutUsers(t *testing.T) {
-	s := ebtest.Start(t, server.Config{})
+func testKeysAndRLSWithoutUsers(t *testing.T) {
+	s := start(t, server.Config{})
 	app := s.CreateApp(t, "rls")
 	sk := ebtest.H{"x-api-key": app.SecretKey}
 	pk := ebtest.H{"x-api-key": app.PublishableKey}
@@ -99,8 +99,8 @@ func TestKeysAndRLSWithoutUsers(t *testing.T) {
 	s.Do(t, "PUT", base+"/config/collections/bad", pk, map[string]any{}).Status(t, 403)
 }
 
-func TestAccessModeAndSecure(t *testing.T) {
-	s := ebtest.Start(t, server.Config{})
+func testAccessModeAndSecure(t *testing.T) {
+	s := start(t, server.Config{})
 	app := s.CreateApp(t, "am")
 	sk := ebtest.H{"x-api-key": app.SecretKey}
 	pk := ebtest.H{"x-api-key": app.PublishableKey}
@@ -136,8 +136,8 @@ func TestAccessModeAndSecure(t *testing.T) {
 	s.Do(t, "GET", base+"/notes", pk, nil).Error(t, 401, "Authentication required")
 }
 
-func TestSchemaUniqueAndConcurrency(t *testing.T) {
-	s := ebtest.Start(t, server.Config{})
+func testSchemaUniqueAndConcurrency(t *testing.T) {
+	s := start(t, server.Config{})
 	app := s.CreateApp(t, "schema")
 	sk := ebtest.H{"x-api-key": app.SecretKey}
 	base := "/v1/" + app.AppID + "/accounts"
@@ -217,8 +217,8 @@ func TestSchemaUniqueAndConcurrency(t *testing.T) {
 	}
 }
 
-func TestHistoryAndTimeTravel(t *testing.T) {
-	s := ebtest.Start(t, server.Config{})
+func testHistoryAndTimeTravel(t *testing.T) {
+	s := start(t, server.Config{})
 	app := s.CreateApp(t, "hist")
 	sk := ebtest.H{"x-api-key": app.SecretKey}
 	base := "/v1/" + app.AppID + "/items"
@@ -247,8 +247,8 @@ func TestHistoryAndTimeTravel(t *testing.T) {
 	s.Do(t, "GET", base+"/"+id+"?at=yesterday", sk, nil).Error(t, 400, "at must be an RFC 3339 time")
 }
 
-func TestQueriesAndInputLimits(t *testing.T) {
-	s := ebtest.Start(t, server.Config{})
+func testQueriesAndInputLimits(t *testing.T) {
+	s := start(t, server.Config{})
 	app := s.CreateApp(t, "q")
 	sk := ebtest.H{"x-api-key": app.SecretKey}
 	base := "/v1/" + app.AppID + "/products"

@@ -76,8 +76,8 @@ func (c *wsClient) silent(d time.Duration) {
 	}
 }
 
-func TestRealtimeProtocolFilterAndIsolation(t *testing.T) {
-	s := ebtest.Start(t, server.Config{})
+func testRealtimeProtocolFilterAndIsolation(t *testing.T) {
+	s := start(t, server.Config{})
 	app := s.CreateApp(t, "rt")
 	other := s.CreateApp(t, "rt-other")
 	sk := ebtest.H{"x-api-key": app.SecretKey}
@@ -134,8 +134,8 @@ func TestRealtimeProtocolFilterAndIsolation(t *testing.T) {
 	}
 }
 
-func TestRealtimeAuthMessageAndAccessMode(t *testing.T) {
-	s := ebtest.Start(t, server.Config{})
+func testRealtimeAuthMessageAndAccessMode(t *testing.T) {
+	s := start(t, server.Config{})
 	app := s.CreateApp(t, "rt-auth")
 	sk := ebtest.H{"x-api-key": app.SecretKey}
 	s.Do(t, "POST", "/v1/"+app.AppID+"/posts", sk, map[string]any{"a": 1}).Status(t, 201)
@@ -172,8 +172,8 @@ func TestRealtimeAuthMessageAndAccessMode(t *testing.T) {
 
 // TestRealtimeResumeWithoutGapsOrDuplicates drops a client in the middle of
 // a write burst and reconnects with its last position.
-func TestRealtimeResumeWithoutGapsOrDuplicates(t *testing.T) {
-	s := ebtest.Start(t, server.Config{})
+func testRealtimeResumeWithoutGapsOrDuplicates(t *testing.T) {
+	s := start(t, server.Config{})
 	app := s.CreateApp(t, "resume")
 	sk := ebtest.H{"x-api-key": app.SecretKey}
 	base := "/v1/" + app.AppID + "/ticks"
@@ -236,8 +236,8 @@ func TestRealtimeResumeWithoutGapsOrDuplicates(t *testing.T) {
 	}
 }
 
-func TestRealtimeSlowConsumerIsCutOff(t *testing.T) {
-	s := ebtest.Start(t, server.Config{Realtime: realtime.Config{SendQueue: 16}})
+func testRealtimeSlowConsumerIsCutOff(t *testing.T) {
+	s := start(t, server.Config{Realtime: realtime.Config{SendQueue: 16}})
 	app := s.CreateApp(t, "slow")
 	sk := ebtest.H{"x-api-key": app.SecretKey}
 	base := "/v1/" + app.AppID + "/blobs"

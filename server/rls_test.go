@@ -21,8 +21,8 @@ func user(t *testing.T, s *ebtest.Server, appID, email string) (id, token string
 
 // TestRLSTable walks urBackend's keys-and-RLS table, row by row, in both
 // dialects.
-func TestRLSTable(t *testing.T) {
-	s := ebtest.Start(t, server.Config{})
+func testRLSTable(t *testing.T) {
+	s := start(t, server.Config{})
 	app := s.CreateApp(t, "rls-table")
 	sk := ebtest.H{"x-api-key": app.SecretKey}
 	aliceID, alice := user(t, s, app.AppID, "alice@example.com")
@@ -112,8 +112,8 @@ func TestRLSTable(t *testing.T) {
 	s.Do(t, "POST", v1+"/posts", as(mallory), map[string]any{"t": 1}).Error(t, 401, "Authentication required")
 }
 
-func TestSecurePublicReadColumnAndAuthenticatedMode(t *testing.T) {
-	s := ebtest.Start(t, server.Config{})
+func testSecurePublicReadColumnAndAuthenticatedMode(t *testing.T) {
+	s := start(t, server.Config{})
 	app := s.CreateApp(t, "secure")
 	sk := ebtest.H{"x-api-key": app.SecretKey}
 	v1 := "/v1/" + app.AppID
@@ -140,8 +140,8 @@ func TestSecurePublicReadColumnAndAuthenticatedMode(t *testing.T) {
 
 // TestRealtimeRLSAndTokenExpiry: a private collection's changes reach only
 // their owner, and nothing of others' documents leaks (not even ids).
-func TestRealtimeRLSDelivery(t *testing.T) {
-	s := ebtest.Start(t, server.Config{})
+func testRealtimeRLSDelivery(t *testing.T) {
+	s := start(t, server.Config{})
 	app := s.CreateApp(t, "rt-rls")
 	sk := ebtest.H{"x-api-key": app.SecretKey}
 	v1 := "/v1/" + app.AppID
@@ -176,8 +176,8 @@ func TestRealtimeRLSDelivery(t *testing.T) {
 	b.silent(300 * time.Millisecond)
 }
 
-func TestRealtimeTokenExpiry(t *testing.T) {
-	s := ebtest.Start(t, server.Config{})
+func testRealtimeTokenExpiry(t *testing.T) {
+	s := start(t, server.Config{})
 	app := s.CreateApp(t, "rt-exp")
 	sk := ebtest.H{"x-api-key": app.SecretKey}
 	v1 := "/v1/" + app.AppID
@@ -209,8 +209,8 @@ func forgeExpired(t *testing.T, s *ebtest.Server, appID string) string {
 // TestRealtimeTokenExpiresMidConnection: the node's clock runs an hour
 // behind, so a 1 h access token expires 3 s from now in real time. After
 // that the connection gets an error, no changes, and resumes after re-auth.
-func TestRealtimeTokenExpiresMidConnection(t *testing.T) {
-	s := ebtest.Start(t, server.Config{Now: func() time.Time { return time.Now().Add(-time.Hour + 3*time.Second) }})
+func testRealtimeTokenExpiresMidConnection(t *testing.T) {
+	s := start(t, server.Config{Now: func() time.Time { return time.Now().Add(-time.Hour + 3*time.Second) }})
 	app := s.CreateApp(t, "rt-expiry")
 	sk := ebtest.H{"x-api-key": app.SecretKey}
 	v1 := "/v1/" + app.AppID

@@ -26,6 +26,7 @@ import (
 	"github.com/eventbase/eventbase/readstore"
 	rssqlite "github.com/eventbase/eventbase/readstore/sqlite"
 	"github.com/eventbase/eventbase/realtime"
+	"github.com/eventbase/eventbase/secret"
 	"github.com/eventbase/eventbase/transport"
 )
 
@@ -80,11 +81,30 @@ type Stores struct {
 	Events eventstore.Store
 	Reads  readstore.Store
 	lock   *os.File
+	// closers run first on Close (the multi-node bus).
+	closers []func() error
+}
+
+// announcing tells the other nodes about each append this node makes.
+type announcing struct {
+	eventstore.Store
+	nudges *bus.Nudges
+}
+
+func (s announcing) Append(ctx context.Context, a eventstore.Append) ([]eventstore.Event, error) {
+	evs, err := s.Store.Append(ctx, a)
+	if err == nil {
+		s.nudges.Announce(evs[len(evs)-1].Position)
+	}
+	return evs, err
 }
 
 // Close closes both stores and releases the data directory.
 func (s *Stores) Close() error {
 	var errs []error
+	for _, c := range s.closers {
+		errs = append(errs, c())
+	}
 	if s.Reads != nil {
 		errs = append(errs, s.Reads.Close())
 	}
@@ -193,7 +213,25 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	var nudges *bus.Nudges
+	if cfg.NATSURL != "" {
+		// Multi-node: tell the other nodes when this one appends, and read
+		// the store as soon as they say they did.
+		if nudges, err = bus.NewNATSNudges(cfg.NATSURL, secret.HexID(6), cfg.Log); err != nil {
+			st.Close()
+			return nil, err
+		}
+		st.Events = announcing{st.Events, nudges}
+	}
 	runner, apps := Projections(st, cfg.Log)
+	if nudges != nil {
+		if err := nudges.Subscribe(context.Background(), func(int64) { runner.Nudge() }); err != nil {
+			nudges.Close()
+			st.Close()
+			return nil, err
+		}
+		st.closers = append(st.closers, nudges.Close)
+	}
 	if _, err := runner.CatchUp(ctx, nil); err != nil {
 		st.Close()
 		return nil, fmt.Errorf("catching up read models: %w", err)

@@ -13,8 +13,8 @@ import (
 	"github.com/eventbase/eventbase/server"
 )
 
-func TestHealthAndUnknownRoutes(t *testing.T) {
-	s := ebtest.Start(t, server.Config{})
+func testHealthAndUnknownRoutes(t *testing.T) {
+	s := start(t, server.Config{})
 	res := s.Do(t, "GET", "/health", nil, nil).Status(t, 200)
 	if string(res.Raw) != "{\"status\":\"ok\"}\n" {
 		t.Fatalf("health body %q", res.Raw)
@@ -27,8 +27,8 @@ func TestHealthAndUnknownRoutes(t *testing.T) {
 	}
 }
 
-func TestAdminAppsNeverShowSecrets(t *testing.T) {
-	s := ebtest.Start(t, server.Config{})
+func testAdminAppsNeverShowSecrets(t *testing.T) {
+	s := start(t, server.Config{})
 	app := s.CreateApp(t, "shop")
 	if !strings.HasPrefix(app.PublishableKey, "pk_live_") || !strings.HasPrefix(app.SecretKey, "sk_live_") || !strings.HasPrefix(app.AppID, "app_") {
 		t.Fatalf("created %+v", app)
@@ -55,8 +55,8 @@ func TestAdminAppsNeverShowSecrets(t *testing.T) {
 	s.Do(t, "GET", "/v1/"+app.AppID+"/audit", ebtest.H{"x-api-key": newSK}, nil).Status(t, 200)
 }
 
-func TestAuditFiltersPagingAndIsolation(t *testing.T) {
-	s := ebtest.Start(t, server.Config{})
+func testAuditFiltersPagingAndIsolation(t *testing.T) {
+	s := start(t, server.Config{})
 	a := s.CreateApp(t, "a")
 	b := s.CreateApp(t, "b")
 	sk := ebtest.H{"x-api-key": a.SecretKey}
@@ -117,8 +117,8 @@ func TestAuditFiltersPagingAndIsolation(t *testing.T) {
 	s.Do(t, "GET", "/v1/app_000000000000000000000000/audit", sk, nil).Error(t, 404, "App not found")
 }
 
-func TestRestartKeepsDataAndReplayVerifies(t *testing.T) {
-	s := ebtest.Start(t, server.Config{})
+func testRestartKeepsDataAndReplayVerifies(t *testing.T) {
+	s := start(t, server.Config{})
 	app := s.CreateApp(t, "r")
 	sk := ebtest.H{"x-api-key": app.SecretKey}
 	doc := s.Do(t, "POST", "/v1/"+app.AppID+"/notes", sk, map[string]any{"text": "kept"}).Status(t, 201)
@@ -136,15 +136,15 @@ func TestRestartKeepsDataAndReplayVerifies(t *testing.T) {
 	s.Do(t, "GET", "/v1/"+app.AppID+"/notes/"+id, sk, nil).Status(t, 200)
 }
 
-func TestSecondServeOnSameDataDirFails(t *testing.T) {
-	s := ebtest.Start(t, server.Config{})
+func testSecondServeOnSameDataDirFails(t *testing.T) {
+	s := start(t, server.Config{})
 	_, err := server.Open(context.Background(), server.Config{DataDir: s.Config.DataDir, Addr: "127.0.0.1:0"})
 	if err == nil || !strings.Contains(err.Error(), "in use by another eventbase process") {
 		t.Fatalf("second open: %v", err)
 	}
 }
 
-func TestCorruptDataDirIsAClearError(t *testing.T) {
+func testCorruptDataDirIsAClearError(t *testing.T) {
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "events.db"), []byte(strings.Repeat("not a database ", 1000)), 0o600); err != nil {
 		t.Fatal(err)

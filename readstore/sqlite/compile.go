@@ -417,7 +417,12 @@ func (c *compiler) elemMatch(n *query.ElemMatch, s slot, each string) (string, b
 			return "", false
 		}
 	} else {
-		inner = "(" + a + ".type = 'object' AND " + c.where(n.Expr, "(CASE WHEN "+a+".type = 'object' THEN "+a+".value END)") + ")"
+		// MongoDB applies the filter to object elements, and to array
+		// elements read as objects keyed "0", "1", ...: those go to Go.
+		k := len(c.plan.leaves)
+		c.plan.leaves = append(c.plan.leaves, fallbackLeaf{expr: n.Expr})
+		inner = "((" + a + ".type = 'object' AND " + c.where(n.Expr, "(CASE WHEN "+a+".type = 'object' THEN "+a+".value END)") + ")" +
+			" OR (" + a + ".type = 'array' AND rm_match(?1, " + strconv.Itoa(k) + ", CASE WHEN " + a + ".type = 'array' THEN " + a + ".value END)))"
 	}
 	return "(" + s.typ + " = 'array' AND EXISTS (SELECT 1 FROM " + each + " AS " + a + " WHERE " + inner + "))", true
 }

@@ -22,7 +22,8 @@ type plan struct {
 }
 
 // fallbackLeaf is a condition evaluated in Go. The SQL passes the JSON of the
-// document's key field (or the whole document when key is "").
+// document's key field, or with key "" the whole object, or an array element
+// that $elemMatch reads as an object.
 type fallbackLeaf struct {
 	expr query.Expr
 	key  string
@@ -112,7 +113,8 @@ func newDriver(ps *plans) (*sqlite.Driver, error) {
 }
 
 // subtree rebuilds the part of a document a Go function needs: the JSON of
-// field key as {key: value}, or with key "" the whole object.
+// field key as {key: value}, or with key "" the whole object (an array as
+// its IndexObject).
 func subtree(arg driver.Value, key string) (map[string]any, error) {
 	text, ok := arg.(string)
 	if !ok {
@@ -124,6 +126,9 @@ func subtree(arg driver.Value, key string) (map[string]any, error) {
 	}
 	if key != "" {
 		return map[string]any{key: v}, nil
+	}
+	if arr, ok := v.([]any); ok {
+		return query.IndexObject(arr), nil
 	}
 	m, _ := v.(map[string]any)
 	return m, nil

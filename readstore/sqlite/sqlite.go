@@ -67,8 +67,12 @@ type Store struct {
 	rstmts map[string]*sql.Stmt
 }
 
-// maxReadStmts bounds the read statement cache; past it the cache restarts.
-const maxReadStmts = 256
+// maxReadStmts and maxWriteStmts bound the statement caches; past them a
+// cache restarts. Each namespace written costs a few write statements.
+const (
+	maxReadStmts  = 256
+	maxWriteStmts = 256
+)
 
 var _ readstore.Store = (*Store)(nil)
 
@@ -178,6 +182,13 @@ func (s *Store) stmt(ctx context.Context, text string) (*sql.Stmt, error) {
 func (s *Store) write(ctx context.Context, fn func() error) (err error) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	if len(s.stmts) > maxWriteStmts {
+		// Between transactions no batch holds one of them.
+		for _, st := range s.stmts {
+			st.Close()
+		}
+		clear(s.stmts)
+	}
 	if _, err := s.wconn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return fmt.Errorf("readstore/sqlite: begin: %w", err)
 	}
@@ -478,25 +489,33 @@ func (s *Store) Reset(ctx context.Context) error {
 	})
 }
 
+// readStmt returns a read statement from the cache, preparing it if needed.
+func (s *Store) readStmt(ctx context.Context, text string) (*sql.Stmt, error) {
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	if st, ok := s.rstmts[text]; ok {
+		return st, nil
+	}
+	if len(s.rstmts) >= maxReadStmts {
+		for _, old := range s.rstmts {
+			old.Close() // database/sql defers the close while in use
+		}
+		clear(s.rstmts)
+	}
+	st, err := s.read.PrepareContext(ctx, text)
+	if err != nil {
+		return nil, err
+	}
+	s.rstmts[text] = st
+	return st, nil
+}
+
 // query runs a cached read statement in tx.
 func (s *Store) query(ctx context.Context, tx *sql.Tx, text string, args ...any) (*sql.Rows, error) {
-	s.rmu.Lock()
-	st, ok := s.rstmts[text]
-	if !ok {
-		if len(s.rstmts) >= maxReadStmts {
-			for _, old := range s.rstmts {
-				old.Close() // database/sql defers the close while in use
-			}
-			clear(s.rstmts)
-		}
-		var err error
-		if st, err = s.read.PrepareContext(ctx, text); err != nil {
-			s.rmu.Unlock()
-			return nil, err
-		}
-		s.rstmts[text] = st
+	st, err := s.readStmt(ctx, text)
+	if err != nil {
+		return nil, err
 	}
-	s.rmu.Unlock()
 	return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
 }
 
@@ -542,7 +561,10 @@ func (s *Store) Get(ctx context.Context, ns readstore.NS, id string) (readstore.
 		return nil, err
 	}
 	var raw []byte
-	err := s.read.QueryRowContext(ctx, `SELECT data FROM `+tableName(ns)+` WHERE _id = ?`, id).Scan(&raw)
+	st, err := s.readStmt(ctx, `SELECT data FROM `+tableName(ns)+` WHERE _id = ?`)
+	if err == nil {
+		err = st.QueryRowContext(ctx, id).Scan(&raw)
+	}
 	if errors.Is(err, sql.ErrNoRows) || isNoTable(err) {
 		return nil, readstore.ErrNotFound
 	}

@@ -262,11 +262,11 @@ func TestAgreesWithMatch(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	var docs []readstore.Doc
 	for i := range 150 {
-		docs = append(docs, randomDoc(r, fmt.Sprintf("d%03d", i)))
+		docs = append(docs, readstoretest.RandomDoc(r, fmt.Sprintf("d%03d", i)))
 	}
 	var filters []query.Expr
 	for len(filters) < 400 {
-		raw, _ := json.Marshal(randomFilter(r, 0))
+		raw, _ := json.Marshal(readstoretest.RandomFilter(r))
 		if e, err := query.Parse(raw); err == nil {
 			filters = append(filters, e)
 		}
@@ -315,101 +315,4 @@ func ids(docs []readstore.Doc) []string {
 		out[i] = d["_id"].(string)
 	}
 	return out
-}
-
-var scalars = []any{nil, -1.0, 0.0, 1.0, 2.0, 2.5, "", "a", "ab", "b", true, false}
-
-func randomScalar(r *rand.Rand) any { return scalars[r.IntN(len(scalars))] }
-
-func randomValue(r *rand.Rand, depth int) any {
-	switch n := r.IntN(10); {
-	case n < 6 || depth > 1:
-		return randomScalar(r)
-	case n < 8:
-		arr := make([]any, r.IntN(4))
-		for i := range arr {
-			if r.IntN(3) == 0 {
-				arr[i] = map[string]any{"d": randomValue(r, depth+1)}
-			} else {
-				arr[i] = randomValue(r, depth+1)
-			}
-		}
-		return arr
-	default:
-		obj := map[string]any{}
-		if r.IntN(4) > 0 {
-			obj["d"] = randomValue(r, depth+1)
-		}
-		if r.IntN(2) == 0 {
-			obj["e"] = randomScalar(r)
-		}
-		return obj
-	}
-}
-
-// randomDoc keeps "b" scalar, so that its index stays plain and the fast
-// path is compared too.
-func randomDoc(r *rand.Rand, id string) readstore.Doc {
-	d := readstore.Doc{"_id": id}
-	for _, f := range []string{"a", "c", "arr"} {
-		if r.IntN(5) > 0 {
-			d[f] = randomValue(r, 0)
-		}
-	}
-	if r.IntN(5) > 0 {
-		d["b"] = randomScalar(r)
-	}
-	return d
-}
-
-func randomFilter(r *rand.Rand, depth int) map[string]any {
-	if depth < 2 && r.IntN(4) == 0 {
-		op := []string{"$and", "$or"}[r.IntN(2)]
-		list := make([]any, 1+r.IntN(3))
-		for i := range list {
-			list[i] = randomFilter(r, depth+1)
-		}
-		return map[string]any{op: list}
-	}
-	paths := []string{"a", "b", "c", "c.d", "c.e", "arr", "arr.d", "arr.0", "arr.1.d", "a.d"}
-	return map[string]any{paths[r.IntN(len(paths))]: randomCondition(r, depth)}
-}
-
-func randomCondition(r *rand.Rand, depth int) any {
-	list := func() []any {
-		out := make([]any, r.IntN(4))
-		for i := range out {
-			out[i] = randomValue(r, 1)
-		}
-		return out
-	}
-	switch r.IntN(14) {
-	case 0:
-		return randomValue(r, 0)
-	case 1, 2:
-		ops := []string{"$eq", "$ne", "$gt", "$gte", "$lt", "$lte"}
-		return map[string]any{ops[r.IntN(len(ops))]: randomValue(r, 1)}
-	case 3:
-		return map[string]any{"$in": list()}
-	case 4:
-		return map[string]any{"$nin": list()}
-	case 5:
-		return map[string]any{"$exists": r.IntN(2) == 0}
-	case 6:
-		return map[string]any{"$size": float64(r.IntN(3))}
-	case 7:
-		return map[string]any{"$all": list()}
-	case 8:
-		return map[string]any{"$regex": []string{"^a", "b$", "A"}[r.IntN(3)], "$options": []string{"", "i"}[r.IntN(2)]}
-	case 9:
-		return map[string]any{"$elemMatch": map[string]any{"$gte": randomScalar(r), "$ne": randomScalar(r)}}
-	case 10:
-		return map[string]any{"$elemMatch": map[string]any{"d": randomCondition(r, depth+1)}}
-	case 11:
-		return map[string]any{"$not": map[string]any{"$gt": randomScalar(r)}}
-	case 12:
-		return map[string]any{"$gte": randomScalar(r), "$lt": randomScalar(r)}
-	default:
-		return map[string]any{"$gte": map[string]any{}}
-	}
 }
