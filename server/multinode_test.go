@@ -1,0 +1,75 @@
+package server_test
+
+import (
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/eventbase/eventbase/internal/ebtest"
+	"github.com/eventbase/eventbase/internal/mongotest"
+	"github.com/eventbase/eventbase/internal/natstest"
+	"github.com/eventbase/eventbase/server"
+)
+
+// TestTwoNodesFanOutOverNATS runs two serve nodes on one MongoDB database
+// with a NATS JetStream bus: a WebSocket client on node B receives, in
+// order and exactly once, every write made through node A.
+func TestTwoNodesFanOutOverNATS(t *testing.T) {
+	cfg := server.Config{
+		MongoURI: mongotest.URI(t), MongoDB: mongotest.DBName("multi"),
+		NATSURL:     natstest.Start(t),
+		AdminSecret: "a-shared-admin-secret-of-at-least-32-chars",
+	}
+	a := ebtest.Start(t, cfg)
+	b := ebtest.Start(t, cfg)
+	app := a.CreateApp(t, "multi")
+	sk := ebtest.H{"x-api-key": app.SecretKey}
+	a.Do(t, "POST", "/v1/"+app.AppID+"/events", sk, map[string]any{"n": -1}).Status(t, 201)
+
+	// B learns about the app and collection from the shared store.
+	deadline := time.Now().Add(5 * time.Second)
+	for b.Do(t, "GET", "/v1/"+app.AppID+"/events", sk, nil).Code != 200 {
+		if time.Now().After(deadline) {
+			t.Fatal("node B never saw the app created on node A")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c := dialWS(t, b, "/v1/"+app.AppID+"/realtime?apikey="+app.SecretKey)
+	c.expect("authenticated")
+	c.send(map[string]any{"type": "subscribe", "id": "e", "collection": "events"})
+	c.expect("subscribed")
+
+	const n = 50
+	var lat []time.Duration
+	prev := 0.0
+	for i := 0; i < n; i++ {
+		sent := time.Now()
+		a.Do(t, "POST", "/v1/"+app.AppID+"/events", sk, map[string]any{"n": i}).Status(t, 201)
+		m := c.expect("change")
+		lat = append(lat, time.Since(sent))
+		if got := m["doc"].(map[string]any)["n"]; got != float64(i) {
+			t.Fatalf("node B delivered n=%v, want %d", got, i)
+		}
+		pos := m["position"].(float64)
+		if pos <= prev {
+			t.Fatalf("position %v after %v", pos, prev)
+		}
+		prev = pos
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	t.Logf("write on A → change on B (includes the write's own round trip): p50 %s, max %s", lat[n/2], lat[n-1])
+	if lat[n/2] > 150*time.Millisecond {
+		t.Fatalf("median cross-node delivery %s: nudges are not reaching node B (polling alone is 200 ms)", lat[n/2])
+	}
+	// Writes through B are read back through B at once, and seen by A.
+	id := b.Do(t, "POST", "/v1/"+app.AppID+"/events", sk, map[string]any{"n": 1000}).Status(t, 201).String(t, "_id")
+	b.Do(t, "GET", "/v1/"+app.AppID+"/events/"+id, sk, nil).Status(t, 200)
+	c.expect("change")
+	deadline = time.Now().Add(5 * time.Second)
+	for a.Do(t, "GET", "/v1/"+app.AppID+"/events/"+id, sk, nil).Code != 200 {
+		if time.Now().After(deadline) {
+			t.Fatal("node A never saw node B's write")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
