@@ -149,3 +149,19 @@ func TestMatchBuiltTrees(t *testing.T) {
 		t.Error("empty Or must not match")
 	}
 }
+
+func TestAllOf(t *testing.T) {
+	t.Parallel()
+	a := &Cmp{Field: "a", Op: Eq, Value: 1.0}
+	b := &Exists{Field: "b", Exists: true}
+	if AllOf() != nil || AllOf(nil, nil) != nil {
+		t.Error("AllOf of nothing must be nil (match everything)")
+	}
+	if AllOf(nil, a) != Expr(a) {
+		t.Error("AllOf of one expr must be that expr")
+	}
+	and, ok := AllOf(a, nil, b).(*And)
+	if !ok || len(and.Exprs) != 2 || and.Exprs[0] != Expr(a) || and.Exprs[1] != Expr(b) {
+		t.Errorf("AllOf(a, nil, b) = %#v", AllOf(a, nil, b))
+	}
+}

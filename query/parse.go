@@ -300,10 +300,17 @@ func (p *parser) list(k string, v any, depth int) ([]any, *Error) {
 	return arr, nil
 }
 
-// literal checks a value used as an operand: bounded nesting, and no
-// $-prefixed keys, which MongoDB might otherwise read as operators.
+// literal checks a value used as an operand: a JSON value (ParseMap
+// callers could pass other Go types, which stores would not compare alike),
+// bounded nesting, and no $-prefixed keys, which MongoDB might otherwise read
+// as operators.
 func (p *parser) literal(v any, depth int) *Error {
 	switch x := v.(type) {
+	case nil, bool, string:
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return errorf("number %v is not valid JSON", x)
+		}
 	case map[string]any:
 		if depth > MaxDepth {
 			return tooDeep()
@@ -331,6 +338,8 @@ func (p *parser) literal(v any, depth int) *Error {
 				return err
 			}
 		}
+	default:
+		return errorf("unsupported value type %T (filters hold JSON values)", v)
 	}
 	return nil
 }

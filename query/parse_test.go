@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 )
@@ -174,5 +175,14 @@ func TestParseMapSameAsParse(t *testing.T) {
 	}
 	if _, err := ParseMap(map[string]any{"$where": "1"}); err == nil || err.Error() != `unsupported operator "$where"` {
 		t.Fatalf("ParseMap($where) error = %v", err)
+	}
+	for v, want := range map[any]string{
+		5:           "unsupported value type int (filters hold JSON values)",
+		math.NaN():  "number NaN is not valid JSON",
+		math.Inf(1): "number +Inf is not valid JSON",
+	} {
+		if _, err := ParseMap(map[string]any{"a": map[string]any{"$in": []any{v}}}); err == nil || err.Error() != want {
+			t.Errorf("ParseMap(%v) error = %v, want %q", v, err, want)
+		}
 	}
 }

@@ -297,6 +297,30 @@ func testQueriesAndInputLimits(t *testing.T) {
 	if len(seen) != 26 || seen[0] != "p00" || seen[25] != "late" {
 		t.Fatalf("paged %d: %v", len(seen), seen)
 	}
+	// A projection that leaves out the sort field still pages correctly.
+	var projected []string
+	cursor = ""
+	for {
+		q := "fields=name&sort=-price&limit=7"
+		if cursor != "" {
+			q += "&cursor=" + url.QueryEscape(cursor)
+		}
+		res := get(q).Status(t, 200)
+		for _, d := range decodeData(t, res.Raw) {
+			if len(d) != 2 {
+				t.Fatalf("projected doc %v", d)
+			}
+			projected = append(projected, d["name"].(string))
+		}
+		c, ok := res.Body["next_cursor"].(string)
+		if !ok {
+			break
+		}
+		cursor = c
+	}
+	if len(projected) != 27 || projected[0] != "late" || projected[26] != "early" {
+		t.Fatalf("projected paging: %v", projected)
+	}
 	proj := decodeData(t, get("fields=name&limit=1&sort=name").Status(t, 200).Raw)
 	if len(proj) != 1 || len(proj[0]) != 2 || proj[0]["name"] != "early" {
 		t.Fatalf("projection: %v", proj)

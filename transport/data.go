@@ -136,6 +136,13 @@ func (a *API) doList(w http.ResponseWriter, r *http.Request, c *Caller) error {
 	}
 	limit := f.Limit
 	f.Limit = limit + 1
+	// The cursor is built from the last document's sort values, so a
+	// projection must not drop them: with a sort, fetch whole documents and
+	// project afterwards.
+	fields := f.Fields
+	if len(fields) > 0 && len(f.Sort) > 0 {
+		f.Fields = nil
+	}
 	docs, err := a.docs.List(ctx, c.App.ID, name, scope, f)
 	if err != nil {
 		return err
@@ -144,6 +151,11 @@ func (a *API) doList(w http.ResponseWriter, r *http.Request, c *Caller) error {
 	if len(docs) > limit {
 		docs = docs[:limit]
 		next = query.EncodeCursor(f.Sort, docs[limit-1])
+	}
+	if len(fields) > 0 && f.Fields == nil {
+		for i, d := range docs {
+			docs[i] = query.Project(d, fields)
+		}
 	}
 	if docs == nil {
 		docs = []readstore.Doc{}
@@ -206,12 +218,8 @@ func parseListQuery(qs map[string][]string, coll *domain.Collection, urb bool) (
 		}
 		parts = append(parts, query.After(f.Sort, last))
 	}
-	if s := get("fields"); s != "" {
-		for _, fl := range strings.Split(s, ",") {
-			if fl = strings.TrimSpace(fl); fl != "" {
-				f.Fields = append(f.Fields, fl)
-			}
-		}
+	if f.Fields, err = query.ParseFields(get("fields")); err != nil {
+		return f, err
 	}
 	f.Filter = query.AllOf(parts...)
 	return f, nil
@@ -335,8 +343,12 @@ func (a *API) doGet(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return notFoundDoc(err)
 	}
-	if fs := r.URL.Query().Get("fields"); fs != "" {
-		doc = project(doc, strings.Split(fs, ","))
+	fields, err := query.ParseFields(r.URL.Query().Get("fields"))
+	if err != nil {
+		return err
+	}
+	if fields != nil {
+		doc = query.Project(doc, fields)
 	}
 	writeOK(w, r, http.StatusOK, doc, "Document fetched successfully")
 	return nil
@@ -353,16 +365,6 @@ func (a *API) readableCollection(ctx context.Context, appID, name string) (*doma
 		return nil, domain.ErrCollectionNotFound
 	}
 	return c, nil
-}
-
-func project(doc readstore.Doc, fields []string) readstore.Doc {
-	out := readstore.Doc{"_id": doc["_id"]}
-	for _, f := range fields {
-		if v, ok := doc[strings.TrimSpace(f)]; ok {
-			out[strings.TrimSpace(f)] = v
-		}
-	}
-	return out
 }
 
 // documentAt serves a document as it was at a time, from its stream.

@@ -1,6 +1,10 @@
 package mongo
 
-import "github.com/eventbase/eventbase/query"
+import (
+	"slices"
+
+	"github.com/eventbase/eventbase/query"
+)
 
 // The rewrites here change how a filter is spelled, never what it means on
 // MongoDB: each is an identity under MongoDB's own matching rules. They exist
@@ -12,22 +16,26 @@ import "github.com/eventbase/eventbase/query"
 
 // compat rewrites e into an equivalent filter in the subset of the query
 // language such servers agree on.
-func compat(e query.Expr) query.Expr {
+func compat(e query.Expr) query.Expr { return rewrite(e, false) }
+
+// rewrite does compat's work. Inside $elemMatch (inElem) it leaves out the
+// rewrites that add $or or $and, which jongodb rejects there.
+func rewrite(e query.Expr, inElem bool) query.Expr {
 	switch n := e.(type) {
 	case *query.And:
 		out := make([]query.Expr, len(n.Exprs))
 		for i, x := range n.Exprs {
-			out[i] = compat(x)
+			out[i] = rewrite(x, inElem)
 		}
 		return &query.And{Exprs: out}
 	case *query.Or:
 		out := make([]query.Expr, len(n.Exprs))
 		for i, x := range n.Exprs {
-			out[i] = compat(x)
+			out[i] = rewrite(x, inElem)
 		}
 		return &query.Or{Exprs: out}
 	case *query.Not:
-		inner := compat(n.Expr)
+		inner := rewrite(n.Expr, inElem)
 		if onField(inner, n.Field) {
 			return &query.Not{Field: n.Field, Expr: inner}
 		}
@@ -36,12 +44,12 @@ func compat(e query.Expr) query.Expr {
 		switch {
 		case n.Value == nil && (n.Op == query.Gte || n.Op == query.Lte):
 			// null sorts equal only to null and missing: $gte null is $eq null.
-			return compat(&query.Cmp{Field: n.Field, Op: query.Eq, Value: nil})
-		case n.Field == "":
+			return rewrite(&query.Cmp{Field: n.Field, Op: query.Eq, Value: nil}, inElem)
+		case n.Field == "" || inElem:
 			return n
 		case n.Op == query.Ne:
 			pos := &query.Cmp{Field: n.Field, Op: query.Eq, Value: n.Value}
-			if r := compat(pos); r != query.Expr(pos) {
+			if r := rewrite(pos, inElem); r != query.Expr(pos) {
 				return negate(r)
 			}
 			return n
@@ -54,7 +62,7 @@ func compat(e query.Expr) query.Expr {
 		}
 		return n
 	case *query.In:
-		if n.Field == "" {
+		if n.Field == "" || inElem {
 			return n
 		}
 		var arrays []any
@@ -82,13 +90,16 @@ func compat(e query.Expr) query.Expr {
 		if len(n.Values) == 0 {
 			return &query.Or{}
 		}
+		if inElem || !slices.ContainsFunc(n.Values, func(v any) bool { _, ok := v.([]any); return ok }) {
+			return n
+		}
 		out := make([]query.Expr, len(n.Values))
 		for i, v := range n.Values {
-			out[i] = compat(&query.Cmp{Field: n.Field, Op: query.Eq, Value: v})
+			out[i] = rewrite(&query.Cmp{Field: n.Field, Op: query.Eq, Value: v}, inElem)
 		}
 		return &query.And{Exprs: out}
 	case *query.ElemMatch:
-		return &query.ElemMatch{Field: n.Field, Values: n.Values, Expr: compat(n.Expr)}
+		return &query.ElemMatch{Field: n.Field, Values: n.Values, Expr: rewrite(n.Expr, true)}
 	}
 	return e
 }

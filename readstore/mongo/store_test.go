@@ -191,6 +191,8 @@ func TestForeignValues(t *testing.T) {
 // result always renders.
 func TestCompatIsIdentity(t *testing.T) {
 	t.Parallel()
+	s := openTemp(t)
+	defer s.Close()
 	r := rand.New(rand.NewPCG(3, 5))
 	var docs []readstore.Doc
 	for i := range 200 {
@@ -200,6 +202,8 @@ func TestCompatIsIdentity(t *testing.T) {
 		`{"a":[1,2]}`, `{"a":{"$ne":[1]}}`, `{"a":{"$in":[[1],2]}}`, `{"a":{"$nin":[[],null]}}`,
 		`{"a":{"$all":[]}}`, `{"a":{"$all":[[1],2]}}`, `{"a.d":{"$gte":null}}`, `{"a":{"$not":{"$lte":null}}}`,
 		`{"a":{"$not":{"$eq":[1]}}}`, `{"a":{"$elemMatch":{"$gte":null}}}`, `{"arr":{"$elemMatch":{"d":[1]}}}`,
+		`{"a":{"$not":{"$all":[1,2]}}}`, `{"a":{"$not":{"$all":[1,[2]]}}}`, `{"a":{"$all":[1,[2]],"$size":2}}`,
+		`{"a":{"$not":{"$in":[[1],2],"$gte":null}}}`, `{"a":{"$elemMatch":{"d":{"$all":[]},"e":{"$lte":null}}}}`,
 	}
 	tested := 0
 	for i := 0; tested < 1500; i++ {
@@ -217,6 +221,12 @@ func TestCompatIsIdentity(t *testing.T) {
 		c := compat(e)
 		if _, err := query.Format(c); err != nil {
 			t.Fatalf("Format(compat(%s)): %v", raw, err)
+		}
+		if i < len(extra) {
+			// The server takes the rewritten form.
+			if _, err := s.Count(context.Background(), readstore.NS{App: "a", Coll: "c"}, e); err != nil {
+				t.Fatalf("Count(%s): %v", raw, err)
+			}
 		}
 		for _, d := range docs {
 			if query.Match(e, d) != query.Match(c, d) {

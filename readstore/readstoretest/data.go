@@ -94,6 +94,8 @@ var filterCases = []struct {
 	{`{"$and":[{"tags":"fruit"},{"qty":{"$gte":50}}]}`, []string{"p03", "p07", "p10"}},
 	{`{"qty":{"$not":{"$gt":5}}}`, []string{"p02", "p04", "p06", "p08", "p11"}},
 	{`{"qty":{"$in":[7,5.5]}}`, []string{"p05", "p09", "p12"}},
+	{`{"qty":{"$eq":7}}`, []string{"p05", "p09"}},
+	{`{"qty":{"$lte":1}}`, []string{"p02", "p08", "p11"}},
 	{`{"qty":{"$exists":true,"$ne":7}}`, []string{"p01", "p02", "p03", "p06", "p07", "p08", "p10", "p11", "p12"}},
 	{`{"_id":"p03"}`, []string{"p03"}},
 	{`{"_id":{"$in":["p01","p12","zz"]}}`, []string{"p01", "p12"}},

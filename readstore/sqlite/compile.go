@@ -625,34 +625,32 @@ func (c *compiler) fastEq(want any, r, v string) string {
 // an index ordered by (rank, value) still delivers rows in order when the
 // rank is fixed by an equality, and would sort.
 func pinnedRank(filter query.Expr, field string) int {
-	var conds []query.Expr
-	if and, ok := filter.(*query.And); ok {
-		conds = and.Exprs
-	} else if filter != nil {
-		conds = []query.Expr{filter}
-	}
-	for _, e := range conds {
-		switch n := e.(type) {
-		case *query.Cmp:
-			if n.Field != field || n.Op == query.Ne {
-				continue
+	switch n := filter.(type) {
+	case *query.And:
+		for _, e := range n.Exprs {
+			if r := pinnedRank(e, field); r != 0 {
+				return r
 			}
-			switch n.Value.(type) {
-			case nil:
-				if n.Op != query.Gt && n.Op != query.Lt {
-					return 1
-				}
-			case float64:
-				return 2
-			case string:
-				return 3
-			case bool:
-				return 6
+		}
+	case *query.Cmp:
+		if n.Field != field || n.Op == query.Ne {
+			return 0
+		}
+		switch n.Value.(type) {
+		case nil:
+			if n.Op != query.Gt && n.Op != query.Lt {
+				return 1
 			}
-		case *query.Regex:
-			if n.Field == field {
-				return 3
-			}
+		case float64:
+			return 2
+		case string:
+			return 3
+		case bool:
+			return 6
+		}
+	case *query.Regex:
+		if n.Field == field {
+			return 3
 		}
 	}
 	return 0
