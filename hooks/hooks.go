@@ -117,6 +117,9 @@ type Dispatcher struct {
 	// Concurrency bounds deliveries in flight (default 8), so one slow
 	// receiver does not hold up the others.
 	Concurrency int
+	// MaxAge: sign-ins older than this are not delivered (default 1 h), so
+	// a node without a checkpoint does not replay history to receivers.
+	MaxAge time.Duration
 }
 
 func (d *Dispatcher) defaults() {
@@ -140,6 +143,9 @@ func (d *Dispatcher) defaults() {
 	}
 	if d.Concurrency <= 0 {
 		d.Concurrency = 8
+	}
+	if d.MaxAge <= 0 {
+		d.MaxAge = time.Hour
 	}
 }
 
@@ -195,6 +201,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 
 // prepare builds the delivery of a sign-in event, or reports there is none.
 func (d *Dispatcher) prepare(ctx context.Context, e eventstore.Event) (*Body, string, bool) {
+	if d.Now().Sub(e.Time) > d.MaxAge {
+		return nil, "", false
+	}
 	app, err := d.App(ctx, e.AppID)
 	if err != nil || app.PostAuthURL == "" {
 		return nil, "", false

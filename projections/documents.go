@@ -65,11 +65,13 @@ func (CollectionsProjection) Apply(w readstore.Writer, e eventstore.Event) error
 	return w.Put(CollectionsNS(e.AppID), doc)
 }
 
-// IndexCollections creates read-model indexes for declared fields after
-// their definition is applied. Register with Runner.OnApplied; it runs the
-// DDL off the projection path.
+// IndexCollections creates read-model indexes for declared fields once
+// their definition is applied. Register with Runner.OnApplied: the DDL runs
+// after the batch committed (definitions are rare), on the runner's
+// goroutine, so nothing outlives the runner.
 func IndexCollections(reads readstore.Store, log func(error)) func([]eventstore.Event) {
 	return func(evs []eventstore.Event) {
+		ctx := context.Background()
 		for _, e := range evs {
 			if e.Type != domain.EventCollectionDefined {
 				continue
@@ -78,24 +80,21 @@ func IndexCollections(reads readstore.Store, log func(error)) func([]eventstore.
 			if err := json.Unmarshal(e.Payload, &c); err != nil {
 				continue
 			}
-			app := e.AppID
-			go func() {
-				ctx := context.Background()
-				ns := DocumentsNS(app, c.Name)
-				for _, f := range c.Fields {
-					if f.Type == "object" || f.Type == "array" {
-						continue
-					}
-					if err := reads.EnsureIndex(ctx, ns, f.Name); err != nil && log != nil {
-						log(err)
-					}
+			ns := DocumentsNS(e.AppID, c.Name)
+			fields := []string{domain.FieldCreatedAt, c.RLS.Owner()}
+			for _, f := range c.Fields {
+				if f.Type != "object" && f.Type != "array" {
+					fields = append(fields, f.Name)
 				}
-				for _, f := range []string{domain.FieldCreatedAt, c.RLS.Owner()} {
-					if err := reads.EnsureIndex(ctx, ns, f); err != nil && log != nil {
-						log(err)
-					}
+			}
+			for _, f := range fields {
+				if f == "_id" {
+					continue
 				}
-			}()
+				if err := reads.EnsureIndex(ctx, ns, f); err != nil && log != nil {
+					log(err)
+				}
+			}
 		}
 	}
 }

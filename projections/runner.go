@@ -191,14 +191,17 @@ func (r *Runner) apply(ctx context.Context, cps map[string]int64, evs []eventsto
 		cps[p.Name()] = last
 	}
 	r.failing.Store(false)
-	r.applied.Store(last)
-	r.sig.Notify()
+	// Listeners (cache invalidation, the bus) run before waiting commands
+	// are released, so a request after a 2xx config change never reads a
+	// cached old value.
 	r.mu.Lock()
 	ls := r.listeners
 	r.mu.Unlock()
 	for _, fn := range ls {
 		fn(evs)
 	}
+	r.applied.Store(last)
+	r.sig.Notify()
 	return nil
 }
 

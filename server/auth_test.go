@@ -16,9 +16,51 @@ import (
 	"time"
 
 	"github.com/eventbase/eventbase/internal/ebtest"
+	"github.com/eventbase/eventbase/internal/mongotest"
 	"github.com/eventbase/eventbase/server"
 	"github.com/golang-jwt/jwt/v5"
 )
+
+// authTests run on every store: TestAuthEmbedded (SQLite) and TestAuthMongoDB.
+var authTests = []struct {
+	name string
+	fn   func(t *testing.T, store server.Config)
+}{
+	{"PasswordFlow", testAuthPasswordFlow},
+	{"SignupErrors", testAuthSignupErrors},
+	{"ConcurrentSignupsOneEmail", testAuthConcurrentSignupsOneEmail},
+	{"MagicLink", testAuthMagicLink},
+	{"VerifyEmailAndPasswordReset", testAuthVerifyEmailAndPasswordReset},
+	{"TokensAcrossAppsTTLRotationAndRestart", testAuthTokensAcrossAppsTTLRotationAndRestart},
+	{"UrBackendDialect", testAuthUrBackendDialect},
+	{"RateLimits", testAuthRateLimits},
+	{"OutboxNeedsAdmin", testAuthOutboxNeedsAdmin},
+	{"PostAuthHook", testAuthPostAuthHook},
+}
+
+// onStore puts cfg on the store of the run (a fresh MongoDB database each).
+func onStore(store, cfg server.Config) server.Config {
+	if store.MongoURI != "" {
+		cfg.MongoURI, cfg.MongoDB = store.MongoURI, mongotest.DBName("auth")
+	}
+	return cfg
+}
+
+func TestAuthEmbedded(t *testing.T) {
+	for _, at := range authTests {
+		t.Run(at.name, func(t *testing.T) {
+			t.Parallel()
+			at.fn(t, server.Config{})
+		})
+	}
+}
+
+func TestAuthMongoDB(t *testing.T) {
+	store := server.Config{MongoURI: mongotest.URI(t)}
+	for _, at := range authTests {
+		t.Run(at.name, func(t *testing.T) { at.fn(t, store) })
+	}
+}
 
 const goodPassword = "Sup3r-secret!"
 
@@ -82,9 +124,8 @@ func hasKeys(m map[string]any, keys ...string) bool {
 	return true
 }
 
-func TestAuthPasswordFlow(t *testing.T) {
-	t.Parallel()
-	s := ebtest.Start(t, server.Config{PublicURL: "https://eb.example.com"})
+func testAuthPasswordFlow(t *testing.T, store server.Config) {
+	s := ebtest.Start(t, onStore(store, server.Config{PublicURL: "https://eb.example.com"}))
 	app := s.CreateApp(t, "auth")
 
 	res := signup(t, s, app, "  Ann@Example.COM ").Status(t, 201)
@@ -188,20 +229,21 @@ func TestAuthPasswordFlow(t *testing.T) {
 		}
 	}
 	// Nor does the log on disk hold passwords or refresh tokens in clear.
-	raw, err := os.ReadFile(filepath.Join(s.Config.DataDir, "events.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, leak := range []string{goodPassword, refresh, refresh2, r1.String(t, "refresh_token")} {
-		if strings.Contains(string(raw), leak) {
-			t.Errorf("events.db contains a secret in clear: %q", leak[:8])
+	if store.MongoURI == "" {
+		raw, err := os.ReadFile(filepath.Join(s.Config.DataDir, "events.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, leak := range []string{goodPassword, refresh, refresh2, r1.String(t, "refresh_token")} {
+			if strings.Contains(string(raw), leak) {
+				t.Errorf("events.db contains a secret in clear: %q", leak[:8])
+			}
 		}
 	}
 }
 
-func TestAuthSignupErrors(t *testing.T) {
-	t.Parallel()
-	s := ebtest.Start(t, server.Config{})
+func testAuthSignupErrors(t *testing.T, store server.Config) {
+	s := ebtest.Start(t, onStore(store, server.Config{}))
 	app := s.CreateApp(t, "signup-errors")
 	post := func(body any) *ebtest.Response { return s.Do(t, "POST", authPath(app, "/signup"), nil, body) }
 
@@ -226,9 +268,8 @@ func TestAuthSignupErrors(t *testing.T) {
 	s.Do(t, "GET", authPath(app, "/signup"), nil, nil).Status(t, 405)
 }
 
-func TestAuthConcurrentSignupsOneEmail(t *testing.T) {
-	t.Parallel()
-	s := ebtest.Start(t, server.Config{})
+func testAuthConcurrentSignupsOneEmail(t *testing.T, store server.Config) {
+	s := ebtest.Start(t, onStore(store, server.Config{}))
 	app := s.CreateApp(t, "race")
 	var wg sync.WaitGroup
 	codes := make([]int, 50)
@@ -254,10 +295,9 @@ func TestAuthConcurrentSignupsOneEmail(t *testing.T) {
 	s.Do(t, "POST", authPath(app, "/login"), nil, map[string]any{"email": "race@example.com", "password": goodPassword}).Status(t, 200)
 }
 
-func TestAuthMagicLink(t *testing.T) {
-	t.Parallel()
+func testAuthMagicLink(t *testing.T, store server.Config) {
 	clock := &testClock{}
-	s := ebtest.Start(t, server.Config{Now: clock.Now})
+	s := ebtest.Start(t, onStore(store, server.Config{Now: clock.Now}))
 	app := s.CreateApp(t, "magic")
 	send := func(email string) *ebtest.Response {
 		return s.Do(t, "POST", authPath(app, "/magic-link"), nil, map[string]any{"email": email})
@@ -308,10 +348,9 @@ func TestAuthMagicLink(t *testing.T) {
 	verify("known@example.com", code3).Error(t, 400, "Sign-in code expired")
 }
 
-func TestAuthVerifyEmailAndPasswordReset(t *testing.T) {
-	t.Parallel()
+func testAuthVerifyEmailAndPasswordReset(t *testing.T, store server.Config) {
 	clock := &testClock{}
-	s := ebtest.Start(t, server.Config{Now: clock.Now})
+	s := ebtest.Start(t, onStore(store, server.Config{Now: clock.Now}))
 	app := s.CreateApp(t, "reset")
 	res := signup(t, s, app, "ann@example.com").Status(t, 201)
 	_, oldRefresh := checkLoginShape(t, res, "ann@example.com", false)
@@ -366,10 +405,9 @@ func TestAuthVerifyEmailAndPasswordReset(t *testing.T) {
 	post("/verify-email", map[string]any{"email": "late@example.com", "code": lcode}).Error(t, 400, "Verification code expired")
 }
 
-func TestAuthTokensAcrossAppsTTLRotationAndRestart(t *testing.T) {
-	t.Parallel()
+func testAuthTokensAcrossAppsTTLRotationAndRestart(t *testing.T, store server.Config) {
 	clock := &testClock{}
-	s := ebtest.Start(t, server.Config{Now: clock.Now})
+	s := ebtest.Start(t, onStore(store, server.Config{Now: clock.Now}))
 	appA, appB := s.CreateApp(t, "a"), s.CreateApp(t, "b")
 	resA := signup(t, s, appA, "ann@example.com").Status(t, 201)
 	accessA, refreshA := checkLoginShape(t, resA, "ann@example.com", false)
@@ -427,9 +465,8 @@ func TestAuthTokensAcrossAppsTTLRotationAndRestart(t *testing.T) {
 	s.Do(t, "POST", authPath(appA, "/refresh"), nil, map[string]any{"refresh_token": login.String(t, "refresh_token")}).Error(t, 401, "Invalid or expired refresh token")
 }
 
-func TestAuthUrBackendDialect(t *testing.T) {
-	t.Parallel()
-	s := ebtest.Start(t, server.Config{})
+func testAuthUrBackendDialect(t *testing.T, store server.Config) {
+	s := ebtest.Start(t, onStore(store, server.Config{}))
 	app := s.CreateApp(t, "urb")
 	pk := ebtest.H{"x-api-key": app.PublishableKey}
 	up := s.Do(t, "POST", "/api/userAuth/signup", pk, map[string]any{"email": "Ur@Example.com", "password": goodPassword, "name": "Ur"}).Status(t, 201)
@@ -458,9 +495,8 @@ func TestAuthUrBackendDialect(t *testing.T) {
 	s.Do(t, "POST", "/api/userAuth/signup", pk, map[string]any{"email": "weak@example.com", "password": "short"}).Status(t, 400)
 }
 
-func TestAuthRateLimits(t *testing.T) {
-	t.Parallel()
-	s := ebtest.Start(t, server.Config{RateLimits: true, RateLimitWindow: time.Minute})
+func testAuthRateLimits(t *testing.T, store server.Config) {
+	s := ebtest.Start(t, onStore(store, server.Config{RateLimits: true, RateLimitWindow: time.Minute}))
 	app, other := s.CreateApp(t, "limited"), s.CreateApp(t, "other")
 	post := func(s *ebtest.Server, a ebtest.App, route string, h ebtest.H, i int) *ebtest.Response {
 		return s.Do(t, "POST", authPath(a, route), h, map[string]any{"email": fmt.Sprintf("u%d@example.com", i), "password": goodPassword})
@@ -492,7 +528,7 @@ func TestAuthRateLimits(t *testing.T) {
 	}
 
 	// A short window ends (a cheap route, so the test does not race argon2id).
-	short := ebtest.Start(t, server.Config{RateLimits: true, RateLimitWindow: time.Second})
+	short := ebtest.Start(t, onStore(store, server.Config{RateLimits: true, RateLimitWindow: time.Second}))
 	sapp := short.CreateApp(t, "short")
 	for i := 0; i < 3; i++ {
 		post(short, sapp, "/forgot-password", nil, i).Status(t, 200)
@@ -502,7 +538,7 @@ func TestAuthRateLimits(t *testing.T) {
 	post(short, sapp, "/forgot-password", nil, 4).Status(t, 200)
 
 	// Behind a trusted proxy, X-Forwarded-For names the client.
-	p := ebtest.Start(t, server.Config{RateLimits: true, RateLimitWindow: time.Minute, TrustedProxies: []string{"127.0.0.0/8"}})
+	p := ebtest.Start(t, onStore(store, server.Config{RateLimits: true, RateLimitWindow: time.Minute, TrustedProxies: []string{"127.0.0.0/8"}}))
 	papp := p.CreateApp(t, "proxied")
 	magic := func(xff string) *ebtest.Response {
 		return p.Do(t, "POST", authPath(papp, "/magic-link"), ebtest.H{"X-Forwarded-For": xff}, map[string]any{"email": "m@example.com"})
@@ -517,16 +553,15 @@ func TestAuthRateLimits(t *testing.T) {
 	magic("198.51.100.8").Status(t, 200)
 
 	// Switched off (EVENTBASE_RATE_LIMITS=off): no limit at all.
-	off := ebtest.Start(t, server.Config{RateLimits: false})
+	off := ebtest.Start(t, onStore(store, server.Config{RateLimits: false}))
 	oapp := off.CreateApp(t, "off")
 	for i := 0; i < 5; i++ {
 		post(off, oapp, "/forgot-password", nil, i).Status(t, 200)
 	}
 }
 
-func TestAuthOutboxNeedsAdmin(t *testing.T) {
-	t.Parallel()
-	s := ebtest.Start(t, server.Config{})
+func testAuthOutboxNeedsAdmin(t *testing.T, store server.Config) {
+	s := ebtest.Start(t, onStore(store, server.Config{}))
 	app := s.CreateApp(t, "outbox")
 	s.Do(t, "GET", "/admin/v1/apps/"+app.AppID+"/outbox", nil, nil).Error(t, 401, "Admin authentication required")
 	s.Do(t, "GET", "/admin/v1/apps/"+app.AppID+"/outbox", ebtest.H{"x-api-key": app.SecretKey}, nil).Status(t, 401)

@@ -75,10 +75,9 @@ func auditTypes(t *testing.T, s *ebtest.Server, app ebtest.App, typ string) []ma
 	return out
 }
 
-func TestAuthPostAuthHook(t *testing.T) {
-	t.Parallel()
+func testAuthPostAuthHook(t *testing.T, store server.Config) {
 	rc := newReceiver(t)
-	s := ebtest.Start(t, server.Config{HookRetryMin: 50 * time.Millisecond})
+	s := ebtest.Start(t, onStore(store, server.Config{HookRetryMin: 50 * time.Millisecond}))
 	app := s.CreateApp(t, "hooked")
 	sk := ebtest.H{"x-api-key": app.SecretKey}
 	cfg := "/v1/" + app.AppID + "/config/auth-hooks"

@@ -37,7 +37,8 @@ Usage:
 Configuration comes from the environment (see README): EVENTBASE_ADDR,
 EVENTBASE_DATA_DIR, EVENTBASE_MONGODB_URI, EVENTBASE_NATS_URL,
 EVENTBASE_SMTP_URL, EVENTBASE_PUBLIC_URL, EVENTBASE_RATE_LIMITS,
-EVENTBASE_MAX_BODY_BYTES, EVENTBASE_ADMIN_SECRET, EVENTBASE_LOG_REQUESTS.
+EVENTBASE_MAX_BODY_BYTES, EVENTBASE_ADMIN_SECRET, EVENTBASE_LOG_REQUESTS,
+EVENTBASE_MASTER_KEY, EVENTBASE_TRUSTED_PROXIES, EVENTBASE_MAIL_FROM.
 `
 
 func main() {
@@ -103,9 +104,14 @@ func configFromEnv(log *slog.Logger) (server.Config, error) {
 		SMTPURL:     os.Getenv("EVENTBASE_SMTP_URL"),
 		PublicURL:   os.Getenv("EVENTBASE_PUBLIC_URL"),
 		AdminSecret: os.Getenv("EVENTBASE_ADMIN_SECRET"),
+		MasterKey:   os.Getenv("EVENTBASE_MASTER_KEY"),
+		MailFrom:    os.Getenv("EVENTBASE_MAIL_FROM"),
 		RateLimits:  !strings.EqualFold(os.Getenv("EVENTBASE_RATE_LIMITS"), "off"),
 		LogRequests: os.Getenv("EVENTBASE_LOG_REQUESTS") != "off",
 		Log:         log,
+	}
+	if v := os.Getenv("EVENTBASE_TRUSTED_PROXIES"); v != "" {
+		cfg.TrustedProxies = strings.Split(v, ",") // addresses or CIDRs; checked by server.Open
 	}
 	if v := os.Getenv("EVENTBASE_MAX_BODY_BYTES"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)

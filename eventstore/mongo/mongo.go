@@ -32,26 +32,33 @@
 //
 // # Positions and gaps
 //
-// Positions come from a counter ($inc by the number of events) before the
+// Positions come from a counter in "counters" ($inc by the number of events;
+// the concurrent appends of one Store share one increment) before the
 // insert, so commits become visible out of position order: position P+1 may
 // be readable while P is still in flight. Read therefore returns only events
-// within the settled prefix: positions up to which every position holds a
-// commit or a tombstone, a document {_id: P, last: P, version: -P, dead: true}
-// saying that P will never hold an event. The settled watermark is cached per Store (and
-// persisted now and then, so a new process need not rescan the log);
-// extending it is one covered index scan of (last, _id) from the watermark.
+// in the settled prefix: the positions up to which every position holds a
+// commit or a tombstone, a document {_id: P, last: P, version: -P, dead:
+// true} saying that P will never hold an event. The settled watermark is
+// cached per Store and persisted in "counters" now and then, so that a new
+// process need not rescan the log; extending it is a scan of the index
+// (last, _id) from the watermark, covered on a real server. Read returns only
+// events at positions that were settled before its query for them began: a
+// position that settles during the query may hold an event the query
+// missed. Filters do not change this: the gap rule applies to the global
+// position sequence, whatever the reader selects.
 //
-// A hole (an allocated position without a document) is waited for; once this
-// Store has seen it for the hole timeout, the reader inserts a tombstone with
-// _id = P. The unique _id makes this race-free: if the writer's insert comes
-// later it fails with a duplicate key, and the writer starts again at fresh
-// positions, so its append still succeeds and is never acknowledged while
-// invisible. A writer whose insert fails for any other reason (a conflict,
-// the network) tombstones its own positions so readers need not wait. Readers
-// tombstone unseen positions in ascending order and stop at the first that
-// turns out taken: an interior position of an allocation is only marked dead
-// after the allocation's first position was, and only the allocation's
-// writer could have filled it.
+// A hole (an allocated position without a document) followed by committed
+// events is waited for. Once this Store has seen it for the hole timeout,
+// the reader inserts a tombstone with _id = P. The unique _id makes this
+// race-free: if the writer's insert comes later it fails with a duplicate
+// key, and the writer starts again at fresh positions, so its append still
+// succeeds and is never acknowledged while invisible. A writer whose insert
+// fails for any other reason (a conflict, the network) tombstones its own
+// positions, so readers need not wait. Readers tombstone missing positions in
+// ascending order and stop at the first that turns out taken, so an interior
+// position of an allocation is only marked dead after the allocation's first
+// position was: only the allocation's writer could have filled it, with a
+// commit whose _id is that first position.
 //
 // # Failures
 //
@@ -340,7 +347,6 @@ func (s *Store) Append(ctx context.Context, a eventstore.Append) ([]eventstore.E
 }
 
 func (s *Store) append(ctx context.Context, a eventstore.Append) ([]eventstore.Event, error) {
-
 	now := s.cfg.now().UTC()
 	out := make([]eventstore.Event, len(a.Events))
 	for i, p := range a.Events {
@@ -456,12 +462,17 @@ func (s *Store) commit(ctx context.Context, a eventstore.Append, version int64, 
 			return 0, errVersionTaken
 		case st == freedByUs:
 			return 0, unavailable(err)
-		default: // deadByReader
+		default: // deadByReader, allocatedTwice: the commit is not there
 			if try+1 >= maxPositionRetries {
-				return 0, unavailable(fmt.Errorf("positions %d-%d were declared dead by readers %d times; the hole timeout (%v) is too short for this server", first, last, try+1, s.cfg.holeTimeout))
+				return 0, unavailable(fmt.Errorf("positions %d-%d were lost %d times; the hole timeout (%v) is too short for this server", first, last, try+1, s.cfg.holeTimeout))
 			}
-			s.cfg.logger.Warn("eventstore/mongo: append outlived the hole timeout; retrying at fresh positions",
-				"app", a.AppID, "stream", a.StreamID, "first", first, "last", last, "hole_timeout", s.cfg.holeTimeout)
+			msg := "eventstore/mongo: append outlived the hole timeout; retrying at fresh positions"
+			if st == allocatedTwice {
+				// Never on MongoDB, whose findAndModify is atomic; jongodb's
+				// is not under concurrency.
+				msg = "eventstore/mongo: the position counter handed out a position twice; retrying at fresh positions"
+			}
+			s.cfg.logger.Warn(msg, "app", a.AppID, "stream", a.StreamID, "first", first, "last", last, "hole_timeout", s.cfg.holeTimeout)
 		}
 	}
 }
@@ -547,9 +558,10 @@ func (s *Store) increment(ctx context.Context, k int64) (int64, error) {
 type abandonment int
 
 const (
-	freedByUs    abandonment = iota // our tombstone holds the first position: the commit is not there
-	deadByReader                    // a reader's tombstone holds it: the commit is not there
-	committed                       // the commit is there after all
+	freedByUs      abandonment = iota // our tombstone holds the first position: the commit is not there
+	deadByReader                      // a reader's tombstone holds it: the commit is not there
+	committed                         // the commit is there after all
+	allocatedTwice                    // another commit holds it: the counter handed the position out twice
 )
 
 // abandon settles positions [first, last] after a failed insert: it marks
@@ -569,17 +581,24 @@ func (s *Store) abandon(ctx context.Context, first, last int64, app, stream stri
 		if err != nil {
 			return 0, err
 		}
-		if c.app == app && c.stream == stream && c.version == version {
+		switch {
+		case c.app == app && c.stream == stream && c.version == version:
 			return committed, nil
+		case c.app != "":
+			st = allocatedTwice
+		default:
+			st = deadByReader
 		}
-		st = deadByReader
 	}
 	// The first position is dead, so nobody can fill the others: mark them
-	// too, so that readers need not time them out.
-	for p := first + 1; p <= last; p++ {
-		if _, err := s.events.InsertOne(ctx, tombstone(p, s.cfg.now())); err != nil && !mongo.IsDuplicateKeyError(err) {
-			break
+	// too, so that readers need not time them out. Failing that is
+	// harmless, readers would then do it.
+	if last > first {
+		docs := make([]any, 0, last-first)
+		for p := first + 1; p <= last; p++ {
+			docs = append(docs, tombstone(p, s.cfg.now()))
 		}
+		_, _ = s.events.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
 	}
 	return st, nil
 }
@@ -764,7 +783,9 @@ func (s *Store) fetch(ctx context.Context, q eventstore.Query, filter bson.D) ([
 			return nil, unavailable(err)
 		}
 		docs := 0
-		for cur.Next(ctx) {
+		// Commits may hold many events: decode only as many as the page
+		// takes.
+		for len(out) < q.Limit && cur.Next(ctx) {
 			docs++
 			c, err := decodeCommit(cur.Current, true)
 			if err != nil {

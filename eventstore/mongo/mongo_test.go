@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -50,7 +52,21 @@ func splitLocation(loc string) (uri, db string, ok bool) {
 
 func TestMain(m *testing.M) {
 	eventstoretest.RunChildIfRequested(open)
+	flag.Parse()
+	if os.Getenv(mongotest.EnvURI) == "" && !flagSet("test.benchtime") {
+		// jongodb inserts and queries cost time in proportion to the
+		// collection, so the usual ramp to one second would grow the
+		// benchmarks' collections until they take minutes. Its numbers
+		// mean nothing anyway: run a few iterations only.
+		_ = flag.Set("test.benchtime", "10x")
+	}
 	mongotest.Main(m)
+}
+
+func flagSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // newLocation returns a fresh database on the test server, dropped after the
@@ -191,7 +207,7 @@ func TestCrashedWriterHole(t *testing.T) {
 	t.Parallel()
 	loc := newLocation(t)
 	db := rawDB(t, loc)
-	const timeout = 300 * time.Millisecond
+	const timeout = time.Second
 	s := openT(t, loc, mongo.WithHoleTimeout(timeout))
 
 	e1 := appendOne(t, s, "a", "s1", eventstore.NoStream)
@@ -253,6 +269,62 @@ func TestTailHoleDoesNotBlock(t *testing.T) {
 	}
 	if el := time.Since(start); el > time.Second {
 		t.Fatalf("reads took %v", el)
+	}
+}
+
+// TestCloseStopsWaitingRead: Close ends a Read waiting for a hole.
+func TestCloseStopsWaitingRead(t *testing.T) {
+	t.Parallel()
+	loc := newLocation(t)
+	db := rawDB(t, loc)
+	s, err := openStore(loc, quiet(), mongo.WithHoleTimeout(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	allocate(t, db)
+	appendOne(t, s, "a", "s", eventstore.NoStream)
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Read(context.Background(), eventstore.Query{})
+		done <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, eventstore.ErrClosed) {
+			t.Fatalf("waiting read returned %v, want ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not stop a waiting read")
+	}
+	if _, err := s.Append(context.Background(), eventstore.Append{AppID: "a", StreamID: "s", Expected: 1,
+		Events: []eventstore.Proposed{proposed("e", `{}`)}}); !errors.Is(err, eventstore.ErrClosed) {
+		t.Fatalf("append after Close: %v", err)
+	}
+}
+
+// TestNewOnClient: a Store on a caller's client leaves the client usable
+// after Close.
+func TestNewOnClient(t *testing.T) {
+	t.Parallel()
+	loc := newLocation(t)
+	db := rawDB(t, loc)
+	s, err := mongo.New(context.Background(), db.Client(), db.Name(), quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := appendOne(t, s, "a", "s", eventstore.NoStream)
+	if got := read(t, s, eventstore.Query{}); len(got) != 1 || got[0].Position != e.Position {
+		t.Fatalf("read: %v", got)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Client().Ping(context.Background(), nil); err != nil {
+		t.Fatalf("client unusable after Close: %v", err)
 	}
 }
 
@@ -321,7 +393,7 @@ func TestSlowWriterLosesToTombstone(t *testing.T) {
 	t.Parallel()
 	loc := newLocation(t)
 	db := rawDB(t, loc)
-	slow := openT(t, loc, mongo.WithInsertDelay(delayFirst(600*time.Millisecond)))
+	slow := openT(t, loc, mongo.WithInsertDelay(delayFirst(1500*time.Millisecond)))
 	reader := openT(t, loc, mongo.WithHoleTimeout(100*time.Millisecond))
 
 	done := make(chan appendResult, 1)
