@@ -11,7 +11,6 @@ import (
 	"math/big"
 	"math/rand/v2"
 	"net"
-	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -678,23 +677,14 @@ func TestResumesAfterOutage(t *testing.T) {
 	t.Parallel()
 	loc := newLocation(t)
 	uri, db, _ := splitLocation(loc)
-	u, err := url.Parse(uri)
-	if err != nil || u.Scheme != "mongodb" || strings.Contains(u.Host, ",") {
-		t.Skipf("needs a single-host mongodb:// URI to put a proxy in front of, have %q", uri)
-	}
-	p := startProxy(t, u.Host)
-	u.Host = p.addr()
-	qs := u.Query()
-	qs.Set("directConnection", "true")
-	qs.Set("serverSelectionTimeoutMS", "500")
-	u.RawQuery = qs.Encode()
-	s := openT(t, u.String()+"#"+db)
+	p, proxied := mongotest.StartProxy(t, uri)
+	s := openT(t, proxied+"#"+db)
 	ctx := context.Background()
 
 	appendOne(t, s, "a", "s", eventstore.NoStream)
-	p.setUp(false)
+	p.SetUp(false)
 	start := time.Now()
-	_, err = s.Append(ctx, eventstore.Append{AppID: "a", StreamID: "s", Expected: 1, Events: []eventstore.Proposed{proposed("e", `{}`)}})
+	_, err := s.Append(ctx, eventstore.Append{AppID: "a", StreamID: "s", Expected: 1, Events: []eventstore.Proposed{proposed("e", `{}`)}})
 	if !errors.Is(err, eventstore.ErrUnavailable) {
 		t.Fatalf("append during outage: %v", err)
 	}
@@ -704,7 +694,7 @@ func TestResumesAfterOutage(t *testing.T) {
 	if el := time.Since(start); el > 5*time.Second {
 		t.Fatalf("failing during the outage took %v", el)
 	}
-	p.setUp(true)
+	p.SetUp(true)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		_, err = s.Append(ctx, eventstore.Append{AppID: "a", StreamID: "s", Expected: 1, Events: []eventstore.Proposed{proposed("e", `{}`)}})
@@ -718,79 +708,5 @@ func TestResumesAfterOutage(t *testing.T) {
 	}
 	if got := read(t, s, eventstore.Query{}); len(got) != 2 {
 		t.Fatalf("after recovery read %d events, want 2", len(got))
-	}
-}
-
-// proxy forwards TCP to a target and can be taken down: then it cuts every
-// connection and refuses new ones.
-type proxy struct {
-	l      net.Listener
-	target string
-	mu     sync.Mutex
-	up     bool
-	conns  map[net.Conn]struct{}
-}
-
-func startProxy(t *testing.T, target string) *proxy {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{l: l, target: target, up: true, conns: map[net.Conn]struct{}{}}
-	t.Cleanup(func() {
-		l.Close()
-		p.setUp(false)
-	})
-	go p.serve()
-	return p
-}
-
-func (p *proxy) addr() string { return p.l.Addr().String() }
-
-func (p *proxy) setUp(up bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.up = up
-	if !up {
-		for c := range p.conns {
-			c.Close()
-		}
-		clear(p.conns)
-	}
-}
-
-func (p *proxy) track(cs ...net.Conn) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if !p.up {
-		return false
-	}
-	for _, c := range cs {
-		p.conns[c] = struct{}{}
-	}
-	return true
-}
-
-func (p *proxy) serve() {
-	for {
-		c, err := p.l.Accept()
-		if err != nil {
-			return
-		}
-		go func() {
-			up, err := net.Dial("tcp", p.target)
-			if err != nil {
-				c.Close()
-				return
-			}
-			if !p.track(c, up) {
-				c.Close()
-				up.Close()
-				return
-			}
-			go func() { io.Copy(up, c); up.Close() }()
-			io.Copy(c, up)
-			c.Close()
-		}()
 	}
 }
