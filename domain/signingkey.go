@@ -10,14 +10,13 @@ import (
 const SigningKeysStream = "signing-keys"
 
 // SigningKeyPayload is the payload of signing_key_created: the public half
-// in clear (JWK coordinates), the private half sealed under the server's
-// master key so a replay of the log rebuilds the key ring.
+// in clear (RSA JWK members n and e), the private half sealed under the
+// server's master key so a replay of the log rebuilds the key ring.
 type SigningKeyPayload struct {
 	Kid           string `json:"kid"`
 	Alg           string `json:"alg"`
-	Crv           string `json:"crv"`
-	X             string `json:"x"`
-	Y             string `json:"y"`
+	N             string `json:"n"`
+	E             string `json:"e"`
 	PrivateSealed string `json:"private_key_sealed"`
 }
 
@@ -46,7 +45,7 @@ func (k *SigningKeys) Current() *SigningKey {
 // Add decides adding a key; it becomes the signing key and the previous one
 // retires.
 func (k *SigningKeys) Add(p SigningKeyPayload) ([]Change, error) {
-	if p.Kid == "" || p.Alg == "" || p.X == "" || p.Y == "" || p.PrivateSealed == "" {
+	if p.Kid == "" || p.Alg == "" || p.N == "" || p.E == "" || p.PrivateSealed == "" {
 		return nil, Invalid("key", "malformed signing key")
 	}
 	for _, old := range k.Keys {

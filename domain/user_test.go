@@ -243,7 +243,7 @@ func TestLoginNeedsPassword(t *testing.T) {
 func TestSigningKeys(t *testing.T) {
 	t.Parallel()
 	var k SigningKeys
-	p := SigningKeyPayload{Kid: "k1", Alg: "ES256", Crv: "P-256", X: "x", Y: "y", PrivateSealed: "s"}
+	p := SigningKeyPayload{Kid: "k1", Alg: "RS256", N: "n", E: "AQAB", PrivateSealed: "s"}
 	ch, err := k.Add(p)
 	if err != nil {
 		t.Fatal(err)

@@ -166,6 +166,7 @@ func RebuildApp(ctx context.Context, events eventstore.Store, reads readstore.St
 			nw := noCheckpoint{w}
 			for _, p := range r.projs {
 				for _, e := range evs {
+					at(w, e.Position)
 					if err := p.Apply(nw, e); err != nil {
 						return err
 					}

@@ -174,6 +174,7 @@ func (r *Runner) apply(ctx context.Context, cps map[string]int64, evs []eventsto
 				if e.Position <= cps[name] {
 					continue
 				}
+				at(w, e.Position)
 				if err := p.Apply(w, e); err != nil {
 					return fmt.Errorf("projection %s at position %d (%s): %w", name, e.Position, e.Type, err)
 				}
@@ -203,6 +204,15 @@ func (r *Runner) apply(ctx context.Context, cps map[string]int64, evs []eventsto
 	r.applied.Store(last)
 	r.sig.Notify()
 	return nil
+}
+
+// at tells w, if it cares (readstore.PositionedWriter), that the writes
+// that follow come from the event at pos: on a store that other nodes write
+// too, they then never undo a later event's writes.
+func at(w readstore.Writer, pos int64) {
+	if pw, ok := w.(readstore.PositionedWriter); ok {
+		pw.At(pos)
+	}
 }
 
 // ErrDiverged is returned by Verify when rebuilt read models differ.

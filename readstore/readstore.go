@@ -49,11 +49,29 @@ type Writer interface {
 	SetCheckpoint(name string, pos int64) error
 }
 
+// PositionedWriter is implemented by the writers of stores that several
+// processes may write at once (MongoDB shared by several nodes), where a
+// lagging node, or a batch re-applied after a crash, would otherwise put
+// back an older version of a document, recreate a deleted one or move a
+// checkpoint back. At says which log position the writes that follow come
+// from, until the next At; At(0) goes back to unpositioned writes. A
+// positioned Put or Delete takes effect unless the document was last
+// written from a later position, and a positioned Delete leaves a
+// tombstone that keeps earlier positions from recreating the document.
+// Unpositioned writes always take effect and Delete removes the document
+// outright. Such stores also never move a checkpoint back. Writers of
+// stores that one process owns (SQLite) need not implement it.
+type PositionedWriter interface {
+	At(pos int64)
+}
+
 // Store is the read-model port.
 type Store interface {
 	// Batch runs fn and commits what it wrote; on SQLite in one transaction.
-	// On MongoDB writes are applied in order and the checkpoint last, so a
-	// crash re-applies a batch: projections make their writes idempotent.
+	// On MongoDB the batch's last write to each document is applied and the
+	// checkpoints last, so a crash re-applies a batch: projections make their
+	// writes idempotent, and positioned writes (PositionedWriter) keep the
+	// re-applied ones from undoing later ones.
 	Batch(ctx context.Context, fn func(w Writer) error) error
 	Get(ctx context.Context, ns NS, id string) (Doc, error)
 	Find(ctx context.Context, ns NS, f Find) ([]Doc, error)

@@ -1,10 +1,10 @@
 package server_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
+	"crypto/rsa"
 	"encoding/base64"
 	"fmt"
+	"math/big"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -143,14 +143,14 @@ func testAuthPasswordFlow(t *testing.T, store server.Config) {
 	tok, err := jwt.ParseWithClaims(access, &claims, func(tk *jwt.Token) (any, error) {
 		for _, k := range jwks.Body["keys"].([]any) {
 			k := k.(map[string]any)
-			if k["kid"] == tk.Header["kid"] && k["kty"] == "EC" && k["alg"] == "ES256" && k["use"] == "sig" {
-				x, _ := base64.RawURLEncoding.DecodeString(k["x"].(string))
-				y, _ := base64.RawURLEncoding.DecodeString(k["y"].(string))
-				return ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, x...), y...))
+			if k["kid"] == tk.Header["kid"] && k["kty"] == "RSA" && k["alg"] == "RS256" && k["use"] == "sig" {
+				n, _ := base64.RawURLEncoding.DecodeString(k["n"].(string))
+				e, _ := base64.RawURLEncoding.DecodeString(k["e"].(string))
+				return &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}, nil
 			}
 		}
 		return nil, fmt.Errorf("kid %v not in JWKS %s", tk.Header["kid"], jwks.Raw)
-	}, jwt.WithValidMethods([]string{"ES256"}))
+	}, jwt.WithValidMethods([]string{"RS256"}))
 	if err != nil || !tok.Valid {
 		t.Fatalf("token does not verify with the JWKS: %v", err)
 	}

@@ -3,9 +3,9 @@ package tokens
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"path/filepath"
@@ -76,7 +76,7 @@ func TestIssueVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if parsed.Header["alg"] != "ES256" || parsed.Header["kid"] == "" {
+	if parsed.Header["alg"] != "RS256" || parsed.Header["kid"] == "" {
 		t.Fatalf("header %v", parsed.Header)
 	}
 	if claims.Issuer != "https://eb.example.com/auth/app_a" || len(claims.Audience) != 1 || claims.Audience[0] != "app_a" ||
@@ -145,26 +145,26 @@ func TestRejectsForgeries(t *testing.T) {
 		}
 		return s
 	}
-	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	pubBytes, _ := r.signer.PublicKey.ECDH()
+	other, _ := rsa.GenerateKey(rand.Reader, 2048)
+	pubDER, _ := x509.MarshalPKIXPublicKey(&r.signer.PublicKey)
 	parts := strings.Split(good, ".")
 	tampered := parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(`{"sub":"someone-else"}`)) + "." + parts[2]
 
 	for name, tok := range map[string]string{
-		"control (valid)":           sign(jwt.SigningMethodES256, r.signer, r.signerKid, claims(nil)),
+		"control (valid)":           sign(jwt.SigningMethodRS256, r.signer, r.signerKid, claims(nil)),
 		"alg none":                  sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, r.signerKid, claims(nil)),
-		"HS256 with the public key": sign(jwt.SigningMethodHS256, pubBytes.Bytes(), r.signerKid, claims(nil)),
+		"HS256 with the public key": sign(jwt.SigningMethodHS256, pubDER, r.signerKid, claims(nil)),
 		"HS256 with a secret":       sign(jwt.SigningMethodHS256, []byte("secret"), r.signerKid, claims(nil)),
-		"app B's key, app A's aud":  sign(jwt.SigningMethodES256, rb.signer, rb.signerKid, claims(nil)),
-		"app B's key under A's kid": sign(jwt.SigningMethodES256, rb.signer, r.signerKid, claims(nil)),
-		"unknown key":               sign(jwt.SigningMethodES256, other, r.signerKid, claims(nil)),
-		"no kid":                    sign(jwt.SigningMethodES256, r.signer, "", claims(nil)),
-		"wrong aud":                 sign(jwt.SigningMethodES256, r.signer, r.signerKid, claims(func(c *Claims) { c.Audience = jwt.ClaimStrings{"app_b"} })),
-		"wrong iss":                 sign(jwt.SigningMethodES256, r.signer, r.signerKid, claims(func(c *Claims) { c.Issuer = "evil" })),
-		"no exp":                    sign(jwt.SigningMethodES256, r.signer, r.signerKid, claims(func(c *Claims) { c.ExpiresAt = nil })),
-		"expired":                   sign(jwt.SigningMethodES256, r.signer, r.signerKid, claims(func(c *Claims) { c.ExpiresAt = jwt.NewNumericDate(now.Add(-time.Second)) })),
-		"issued in the future":      sign(jwt.SigningMethodES256, r.signer, r.signerKid, claims(func(c *Claims) { c.IssuedAt = jwt.NewNumericDate(now.Add(time.Hour)) })),
-		"userId differs from sub":   sign(jwt.SigningMethodES256, r.signer, r.signerKid, claims(func(c *Claims) { c.UserID = "x" })),
+		"app B's key, app A's aud":  sign(jwt.SigningMethodRS256, rb.signer, rb.signerKid, claims(nil)),
+		"app B's key under A's kid": sign(jwt.SigningMethodRS256, rb.signer, r.signerKid, claims(nil)),
+		"unknown key":               sign(jwt.SigningMethodRS256, other, r.signerKid, claims(nil)),
+		"no kid":                    sign(jwt.SigningMethodRS256, r.signer, "", claims(nil)),
+		"wrong aud":                 sign(jwt.SigningMethodRS256, r.signer, r.signerKid, claims(func(c *Claims) { c.Audience = jwt.ClaimStrings{"app_b"} })),
+		"wrong iss":                 sign(jwt.SigningMethodRS256, r.signer, r.signerKid, claims(func(c *Claims) { c.Issuer = "evil" })),
+		"no exp":                    sign(jwt.SigningMethodRS256, r.signer, r.signerKid, claims(func(c *Claims) { c.ExpiresAt = nil })),
+		"expired":                   sign(jwt.SigningMethodRS256, r.signer, r.signerKid, claims(func(c *Claims) { c.ExpiresAt = jwt.NewNumericDate(now.Add(-time.Second)) })),
+		"issued in the future":      sign(jwt.SigningMethodRS256, r.signer, r.signerKid, claims(func(c *Claims) { c.IssuedAt = jwt.NewNumericDate(now.Add(time.Hour)) })),
+		"userId differs from sub":   sign(jwt.SigningMethodRS256, r.signer, r.signerKid, claims(func(c *Claims) { c.UserID = "x" })),
 		"tampered payload":          tampered,
 		"garbage":                   "not.a.jwt",
 		"empty":                     "",
@@ -202,7 +202,7 @@ func TestRotation(t *testing.T) {
 		t.Fatalf("new tokens are not signed with the new key: %v vs %s", p2.Header["kid"], kid)
 	}
 	jwks, _ := e.svc.JWKS(ctx, app)
-	if len(jwks.Keys) != 2 || jwks.Keys[1].Kid != kid || jwks.Keys[0].Kty != "EC" || jwks.Keys[0].Alg != "ES256" || jwks.Keys[0].Use != "sig" {
+	if len(jwks.Keys) != 2 || jwks.Keys[1].Kid != kid || jwks.Keys[0].Kty != "RSA" || jwks.Keys[0].Alg != "RS256" || jwks.Keys[0].Use != "sig" {
 		t.Fatalf("jwks after rotation %+v", jwks)
 	}
 	for i, tok := range []string{t1, t2} {

@@ -1,6 +1,7 @@
 package mongo
 
 import (
+	"bytes"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -41,6 +42,44 @@ func (e *encoder) document(dst []byte, m map[string]any) []byte {
 	clear(e.keys[start:end])
 	e.keys = e.keys[:start]
 	dst, _ = bsoncore.AppendDocumentEnd(dst, idx) // cannot fail: idx is ours
+	return dst
+}
+
+// stored appends doc as the store keeps it: _id, the other top-level
+// fields with their names escaped (see escape), then the position it was
+// written from, if any.
+func (e *encoder) stored(dst []byte, doc map[string]any, pos int64) []byte {
+	idx, dst := bsoncore.AppendDocumentStart(dst)
+	// _id first, where MongoDB would move it.
+	dst = e.element(dst, "_id", doc["_id"])
+	start := len(e.keys)
+	for k := range doc {
+		if k != "_id" {
+			e.keys = append(e.keys, k)
+		}
+	}
+	slices.Sort(e.keys[start:])
+	end := len(e.keys)
+	for i := start; i < end; i++ {
+		k := e.keys[i]
+		dst = e.element(dst, escape(k), doc[k])
+	}
+	clear(e.keys[start:end])
+	e.keys = e.keys[:start]
+	if pos > 0 {
+		dst = bsoncore.AppendInt64Element(dst, posField, pos)
+	}
+	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
+	return dst
+}
+
+// tombstone is what a positioned Delete leaves of document id.
+func tombstone(id string, pos int64) bson.Raw {
+	idx, dst := bsoncore.AppendDocumentStart(nil)
+	dst = bsoncore.AppendStringElement(dst, "_id", id)
+	dst = bsoncore.AppendInt64Element(dst, posField, pos)
+	dst = bsoncore.AppendBooleanElement(dst, deletedField, true)
+	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
 	return dst
 }
 
@@ -104,7 +143,14 @@ type decoder struct {
 
 const maxInterned = 1024
 
-func (d *decoder) document(raw []byte) (map[string]any, error) {
+// stored decodes a document as the store keeps it: top-level names
+// unescaped, the store's own fields left out.
+func (d *decoder) stored(raw []byte) (map[string]any, error) { return d.object(raw, true) }
+
+// document decodes a nested document.
+func (d *decoder) document(raw []byte) (map[string]any, error) { return d.object(raw, false) }
+
+func (d *decoder) object(raw []byte, top bool) (map[string]any, error) {
 	length, rest, ok := bsoncore.ReadLength(raw)
 	if !ok || int(length) > len(raw) || length < 5 {
 		return nil, errBSON
@@ -116,12 +162,19 @@ func (d *decoder) document(raw []byte) (map[string]any, error) {
 		if !ok {
 			return nil, errBSON
 		}
+		rest = next
+		key := el.KeyBytes()
+		if top && bytes.HasPrefix(key, metaPrefixBytes) {
+			if !bytes.HasPrefix(key[len(metaPrefix):], metaPrefixBytes) {
+				continue // the store's own
+			}
+			key = key[len(metaPrefix):]
+		}
 		v, err := d.value(el.Value())
 		if err != nil {
 			return nil, err
 		}
-		m[d.intern(el.KeyBytes())] = v
-		rest = next
+		m[d.intern(key)] = v
 	}
 	return m, nil
 }

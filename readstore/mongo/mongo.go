@@ -7,12 +7,52 @@
 // keys in sorted order.
 //
 // It needs nothing beyond a standalone server: no transactions and no change
-// streams. A Batch applies its writes in order (one ordered BulkWrite per run
-// of writes to one collection) and its checkpoints after them, so a crash
-// between the two re-applies the batch on restart; projections are
-// idempotent. Checkpoints live in _checkpoints of the system database, and
-// _namespaces there lists the collections the store has written, for
-// Namespaces and Reset.
+// streams. A Batch applies its writes (one unordered BulkWrite per
+// collection) and its checkpoints after them, so a crash between the two
+// re-applies the batch on restart; projections are idempotent.
+// Checkpoints live in _checkpoints of the system database, and _namespaces
+// there lists the collections the store has written, for Namespaces and
+// Reset.
+//
+// # Several writers
+//
+// Every node of a multi-node deployment runs its own projections over the
+// same read models, and a node that crashed mid-batch re-applies the batch,
+// so writes that come from different points of the log interleave: a
+// lagging node would put back an older version of a document, or recreate
+// one that a later event deleted. Positions make the outcome independent of
+// the interleaving. The writer is a readstore.PositionedWriter: the runner
+// tells it the log position of each event, and every document it writes
+// records that position in _eb_pos (an int64). A Put is an upsert that may
+// replace only a document whose _eb_pos is not greater ({_id: id, _eb_pos:
+// {$not: {$gt: pos}}}); if a later event's version is stored, the filter
+// misses, the insert fails on the _id index with a duplicate key, and the
+// write is a no-op. An equal position replaces: a projection is idempotent,
+// and one whose version is bumped thereby rewrites the documents it wrote
+// before at the same events (if the new version writes at other events,
+// rebuild with Reset). A Delete leaves a tombstone {_id, _eb_pos,
+// _eb_deleted: true} under the same guard, so a re-applied creation cannot
+// bring the document back; every read leaves tombstones out. Tombstones are
+// a few dozen bytes and stay until Reset: without them a lagging node could
+// recreate the document, and a later event reusing the id replaces its
+// tombstone like any older version.
+//
+// The last write to a document in a batch is the one applied, so order
+// within a batch no longer matters. A duplicate key is taken for a
+// superseded write only once the stored _eb_pos is seen to be greater;
+// otherwise (two nodes inserting the same new document at once) the write is
+// sent again. Checkpoints are written under the same guard on their
+// position, so they rise and never fall. Writes
+// without a position (At not called, or At(0)) replace and delete
+// unconditionally, as before positions, and leave no _eb_pos: a later
+// positioned write replaces them.
+//
+// The store's own fields start with _eb_. A document field whose name
+// starts with _eb_ is stored with the prefix doubled (_eb_x as _eb__eb_x),
+// and filters, sorts, projections and indexes name it so: documents read
+// back exactly as written and none can pass for a tombstone. Read models
+// have no unique index but _id (EnsureIndex makes plain ones); a unique
+// index added by hand makes a conflicting write fail its batch, not vanish.
 package mongo
 
 import (
@@ -27,6 +67,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/eventbase/eventbase/query"
 	"github.com/eventbase/eventbase/readstore"
@@ -38,6 +79,54 @@ const (
 	checkpointsColl = "_checkpoints"
 	namespacesColl  = "_namespaces"
 )
+
+// Fields the store adds to documents. Every name starting with metaPrefix is
+// the store's: see escape.
+const (
+	metaPrefix   = "_eb_"
+	posField     = metaPrefix + "pos"     // log position of the write, int64
+	deletedField = metaPrefix + "deleted" // true in tombstones
+)
+
+var metaPrefixBytes = []byte(metaPrefix)
+
+// escape returns the stored name of a document's top-level field, or of
+// the first step of a path: names starting with metaPrefix get it doubled,
+// so they never equal the store's own.
+func escape(name string) string {
+	if strings.HasPrefix(name, metaPrefix) {
+		return metaPrefix + name
+	}
+	return name
+}
+
+// escapeFilter renames the document fields of a rendered filter as escape
+// stores them. Fields are the keys of the top level and of the operands of
+// $and and $or; paths inside operators ($elemMatch) are relative to an
+// element and stay.
+func escapeFilter(m map[string]any) {
+	var renamed []string
+	for k, v := range m {
+		switch {
+		case k == "$and" || k == "$or":
+			list, _ := v.([]any)
+			for _, x := range list {
+				if sub, ok := x.(map[string]any); ok {
+					escapeFilter(sub)
+				}
+			}
+		case strings.HasPrefix(k, metaPrefix):
+			renamed = append(renamed, k)
+		}
+	}
+	for _, k := range renamed {
+		m[escape(k)] = m[k]
+		delete(m, k)
+	}
+}
+
+// live is the condition every read adds: tombstones are not documents.
+func live() bson.E { return bson.E{Key: deletedField, Value: bson.D{{Key: "$ne", Value: true}}} }
 
 // Store is a readstore.Store on MongoDB. It is safe for concurrent use.
 type Store struct {
@@ -154,11 +243,18 @@ func (s *Store) register(ctx context.Context, nss []readstore.NS) error {
 	return nil
 }
 
-// op is one buffered write: doc nil deletes.
+// op is one buffered write: doc nil deletes. pos is the log position it
+// comes from, 0 if none.
 type op struct {
 	ns  readstore.NS
 	id  string
 	doc bson.Raw
+	pos int64
+}
+
+type docKey struct {
+	ns readstore.NS
+	id string
 }
 
 // writer buffers a batch. Nothing reaches MongoDB until fn returns, so a
@@ -167,32 +263,37 @@ type op struct {
 type writer struct {
 	ctx         context.Context
 	s           *Store
-	ops         []op
-	latest      map[readstore.NS]map[string]bson.Raw // for Get; nil value: deleted
+	pos         int64          // set by At
+	ops         []op           // one per document: its last write
+	index       map[docKey]int // into ops
 	checkpoints map[string]int64
 	order       []string // checkpoint names in first-set order
 	enc         encoder
 }
 
+var _ readstore.PositionedWriter = (*writer)(nil)
+
 // Batch implements readstore.Store.
 func (s *Store) Batch(ctx context.Context, fn func(w readstore.Writer) error) error {
-	w := &writer{ctx: ctx, s: s, latest: map[readstore.NS]map[string]bson.Raw{}, checkpoints: map[string]int64{}}
+	w := &writer{ctx: ctx, s: s, index: map[docKey]int{}, checkpoints: map[string]int64{}}
 	if err := fn(w); err != nil {
 		return err
 	}
 	return w.commit()
 }
 
+// At implements readstore.PositionedWriter.
+func (w *writer) At(pos int64) { w.pos = max(pos, 0) }
+
 // Get implements readstore.Writer: the batch's own writes first.
 func (w *writer) Get(ns readstore.NS, id string) (readstore.Doc, error) {
-	if byID, ok := w.latest[ns]; ok {
-		if raw, ok := byID[id]; ok {
-			if raw == nil {
-				return nil, readstore.ErrNotFound
-			}
-			var d decoder
-			return d.document(raw)
+	if i, ok := w.index[docKey{ns, id}]; ok {
+		raw := w.ops[i].doc
+		if raw == nil {
+			return nil, readstore.ErrNotFound
 		}
+		var d decoder
+		return d.stored(raw)
 	}
 	return w.s.Get(w.ctx, ns, id)
 }
@@ -206,8 +307,8 @@ func (w *writer) Put(ns readstore.NS, doc readstore.Doc) error {
 	if _, err := w.s.coll(ns); err != nil {
 		return err
 	}
-	raw := bson.Raw(w.enc.document(nil, doc))
-	w.add(op{ns: ns, id: id, doc: raw})
+	raw := bson.Raw(w.enc.stored(nil, doc, w.pos))
+	w.add(op{ns: ns, id: id, doc: raw, pos: w.pos})
 	return nil
 }
 
@@ -216,86 +317,203 @@ func (w *writer) Delete(ns readstore.NS, id string) error {
 	if _, err := w.s.coll(ns); err != nil {
 		return err
 	}
-	w.add(op{ns: ns, id: id})
+	w.add(op{ns: ns, id: id, pos: w.pos})
 	return nil
 }
 
+// add buffers o in place of the batch's earlier write to the same document.
 func (w *writer) add(o op) {
-	w.ops = append(w.ops, o)
-	byID := w.latest[o.ns]
-	if byID == nil {
-		byID = map[string]bson.Raw{}
-		w.latest[o.ns] = byID
+	k := docKey{o.ns, o.id}
+	if i, ok := w.index[k]; ok {
+		w.ops[i] = o
+		return
 	}
-	byID[o.id] = o.doc
+	w.index[k] = len(w.ops)
+	w.ops = append(w.ops, o)
 }
 
 // SetCheckpoint implements readstore.Writer; checkpoints are written after
-// every other write of the batch.
+// every other write of the batch, and never lower a stored one.
 func (w *writer) SetCheckpoint(name string, pos int64) error {
-	if _, ok := w.checkpoints[name]; !ok {
+	prev, ok := w.checkpoints[name]
+	if !ok {
 		w.order = append(w.order, name)
 	}
-	w.checkpoints[name] = pos
+	w.checkpoints[name] = max(prev, pos)
 	return nil
 }
 
 func (w *writer) commit() error {
-	var nss []readstore.NS
+	// Collections in first-write order, each with its writes. Order within
+	// and across collections does not matter: each document has one write.
+	var nss, written []readstore.NS
+	byNS := map[readstore.NS][]op{}
 	for _, o := range w.ops {
-		if o.doc != nil && !slices.Contains(nss, o.ns) {
+		if _, ok := byNS[o.ns]; !ok {
 			nss = append(nss, o.ns)
 		}
+		byNS[o.ns] = append(byNS[o.ns], o)
+		if (o.doc != nil || o.pos > 0) && !slices.Contains(written, o.ns) {
+			written = append(written, o.ns) // a document or a tombstone
+		}
 	}
-	if err := w.s.register(w.ctx, nss); err != nil {
+	if err := w.s.register(w.ctx, written); err != nil {
 		return err
 	}
-	// One ordered BulkWrite per run of operations on the same collection
-	// keeps the batch's order across collections.
-	for start := 0; start < len(w.ops); {
-		end := start + 1
-		for end < len(w.ops) && w.ops[end].ns == w.ops[start].ns {
-			end++
-		}
-		if err := w.s.apply(w.ctx, w.ops[start:end]); err != nil {
+	for _, ns := range nss {
+		if err := w.s.apply(w.ctx, ns, byNS[ns]); err != nil {
 			return err
 		}
-		start = end
 	}
-	if len(w.order) == 0 {
+	// A checkpoint is a positioned write of its own, guarded by pos
+	// ($max would do, but jongodb lacks it). 0 is every checkpoint's floor.
+	var cps []op
+	for _, name := range w.order {
+		if pos := w.checkpoints[name]; pos > 0 {
+			cps = append(cps, op{id: name, doc: checkpointDoc(name, pos), pos: pos})
+		}
+	}
+	if len(cps) == 0 {
 		return nil
 	}
-	models := make([]mongo.WriteModel, len(w.order))
-	for i, name := range w.order {
-		models[i] = mongo.NewUpdateOneModel().
-			SetFilter(bson.D{{Key: "_id", Value: name}}).
-			SetUpdate(bson.D{{Key: "$set", Value: bson.D{{Key: "pos", Value: w.checkpoints[name]}}}}).
-			SetUpsert(true)
-	}
-	if _, err := w.s.system().Collection(checkpointsColl).BulkWrite(w.ctx, models); err != nil {
+	if err := write(w.ctx, w.s.system().Collection(checkpointsColl), cps, "pos"); err != nil {
 		return fmt.Errorf("readstore/mongo: write checkpoints: %w", err)
 	}
 	return nil
 }
 
-func (s *Store) apply(ctx context.Context, ops []op) error {
-	c, err := s.coll(ops[0].ns)
+func checkpointDoc(name string, pos int64) bson.Raw {
+	idx, dst := bsoncore.AppendDocumentStart(nil)
+	dst = bsoncore.AppendStringElement(dst, "_id", name)
+	dst = bsoncore.AppendInt64Element(dst, "pos", pos)
+	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
+	return dst
+}
+
+// apply writes ops, one per document, to the collection of ns.
+func (s *Store) apply(ctx context.Context, ns readstore.NS, ops []op) error {
+	c, err := s.coll(ns)
 	if err != nil {
 		return err
 	}
-	models := make([]mongo.WriteModel, len(ops))
-	for i, o := range ops {
-		filter := bson.D{{Key: "_id", Value: o.id}}
-		if o.doc == nil {
-			models[i] = mongo.NewDeleteOneModel().SetFilter(filter)
-		} else {
-			models[i] = mongo.NewReplaceOneModel().SetFilter(filter).SetReplacement(o.doc).SetUpsert(true)
-		}
-	}
-	if _, err := c.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(true)); err != nil {
-		return fmt.Errorf("readstore/mongo: write %v: %w", ops[0].ns, err)
+	if err := write(ctx, c, ops, posField); err != nil {
+		return fmt.Errorf("readstore/mongo: write %v: %w", ns, err)
 	}
 	return nil
+}
+
+// maxAttempts bounds how often write sends a write that keeps losing races
+// to insert its document.
+const maxAttempts = 3
+
+// write sends ops, one per document, to c as an unordered BulkWrite, those
+// with a position guarded by it in field. A guarded upsert whose filter
+// misses fails on a duplicate key: done if the document holds a later
+// position, sent again if not (another writer inserted it meanwhile).
+func write(ctx context.Context, c *mongo.Collection, ops []op, field string) error {
+	if len(ops) == 0 {
+		return nil
+	}
+	for attempt := 1; ; attempt++ {
+		models := make([]mongo.WriteModel, len(ops))
+		for i, o := range ops {
+			models[i] = model(o, field)
+		}
+		_, err := c.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
+		if err == nil {
+			return nil
+		}
+		failed, err := duplicates(err, ops)
+		if err != nil {
+			return err
+		}
+		if ops, err = undone(ctx, c, failed, field); err != nil {
+			return err
+		}
+		if len(ops) == 0 {
+			return nil
+		}
+		if attempt == maxAttempts {
+			return fmt.Errorf("document %q: duplicate key on every attempt", ops[0].id)
+		}
+	}
+}
+
+// model is the write of o.
+func model(o op, field string) mongo.WriteModel {
+	filter := bson.D{{Key: "_id", Value: o.id}}
+	switch {
+	case o.pos == 0 && o.doc == nil:
+		return mongo.NewDeleteOneModel().SetFilter(filter)
+	case o.pos == 0:
+		return mongo.NewReplaceOneModel().SetFilter(filter).SetReplacement(o.doc).SetUpsert(true)
+	}
+	// $not also matches a document without the field: one written
+	// without a position.
+	filter = append(filter, bson.E{Key: field, Value: bson.D{{Key: "$not", Value: bson.D{{Key: "$gt", Value: o.pos}}}}})
+	doc := o.doc
+	if doc == nil {
+		doc = tombstone(o.id, o.pos)
+	}
+	return mongo.NewReplaceOneModel().SetFilter(filter).SetReplacement(doc).SetUpsert(true)
+}
+
+// duplicates returns the ops of an unordered BulkWrite's error that may
+// have failed on a duplicate key, or err if anything else failed.
+func duplicates(err error, ops []op) ([]op, error) {
+	var bwe mongo.BulkWriteException
+	if !errors.As(err, &bwe) {
+		// jongodb fails the whole command on the first duplicate key, even
+		// unordered, naming no write: any of them may not have landed.
+		if mongo.IsDuplicateKeyError(err) {
+			return ops, nil
+		}
+		return nil, err
+	}
+	if bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 {
+		return nil, err
+	}
+	out := make([]op, 0, len(bwe.WriteErrors))
+	for _, we := range bwe.WriteErrors {
+		if !mongo.IsDuplicateKeyError(we.WriteError) || we.Index < 0 || we.Index >= len(ops) {
+			return nil, err
+		}
+		out = append(out, ops[we.Index])
+	}
+	return out, nil
+}
+
+// undone returns the ops among failed, which may not have landed, that
+// must be sent again: all but those whose document holds their position in
+// field (the write landed, or another writer's for the same event did) or
+// a later one (the write is superseded).
+func undone(ctx context.Context, c *mongo.Collection, failed []op, field string) ([]op, error) {
+	ids := make([]string, len(failed))
+	for i, o := range failed {
+		ids[i] = o.id
+	}
+	cur, err := c.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}},
+		options.Find().SetProjection(bson.D{{Key: field, Value: 1}}))
+	if err != nil {
+		return nil, err
+	}
+	defer cur.Close(ctx)
+	stored := map[string]int64{}
+	for cur.Next(ctx) {
+		id, _ := cur.Current.Lookup("_id").StringValueOK()
+		pos, _ := cur.Current.Lookup(field).AsInt64OK()
+		stored[id] = pos
+	}
+	if err := cur.Err(); err != nil {
+		return nil, err
+	}
+	var again []op
+	for _, o := range failed {
+		if o.pos == 0 || stored[o.id] < o.pos {
+			again = append(again, o)
+		}
+	}
+	return again, nil
 }
 
 // Get implements readstore.Store.
@@ -304,7 +522,7 @@ func (s *Store) Get(ctx context.Context, ns readstore.NS, id string) (readstore.
 	if err != nil {
 		return nil, err
 	}
-	raw, err := c.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Raw()
+	raw, err := c.FindOne(ctx, bson.D{{Key: "_id", Value: id}, live()}).Raw()
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return nil, readstore.ErrNotFound
 	}
@@ -312,18 +530,22 @@ func (s *Store) Get(ctx context.Context, ns readstore.NS, id string) (readstore.
 		return nil, fmt.Errorf("readstore/mongo: get %v %q: %w", ns, id, err)
 	}
 	var d decoder
-	return d.document(raw)
+	return d.stored(raw)
 }
 
 // filter translates a validated tree to BSON through its canonical MongoDB
 // rendering: only operators the tree can hold reach the server. compat and
-// objectType respell it where servers other than MongoDB fall short.
+// objectType respell it where servers other than MongoDB fall short. The
+// result names fields as stored and leaves tombstones out.
 func (s *Store) filter(e query.Expr) (bson.Raw, error) {
 	m, err := query.Format(compat(e))
 	if err != nil {
 		return nil, err
 	}
 	objectType(m)
+	escapeFilter(m)
+	l := live()
+	m[l.Key] = l.Value
 	var enc encoder
 	return enc.document(nil, m), nil
 }
@@ -348,7 +570,7 @@ func (s *Store) Find(ctx context.Context, ns readstore.NS, f readstore.Find) ([]
 		if sf.Desc {
 			dir = -1
 		}
-		sort = append(sort, bson.E{Key: sf.Field, Value: dir})
+		sort = append(sort, bson.E{Key: escape(sf.Field), Value: dir})
 		if sf.Field == "_id" {
 			break
 		}
@@ -367,7 +589,7 @@ func (s *Store) Find(ctx context.Context, ns readstore.NS, f readstore.Find) ([]
 		proj := bson.D{{Key: "_id", Value: 1}}
 		for _, field := range f.Fields {
 			if field != "_id" {
-				proj = append(proj, bson.E{Key: field, Value: 1})
+				proj = append(proj, bson.E{Key: escape(field), Value: 1})
 			}
 		}
 		opts.SetProjection(bson.Raw(enc.ordered(nil, proj)))
@@ -380,7 +602,7 @@ func (s *Store) Find(ctx context.Context, ns readstore.NS, f readstore.Find) ([]
 	out := []readstore.Doc{}
 	var dec decoder
 	for cur.Next(ctx) {
-		doc, err := dec.document(cur.Current)
+		doc, err := dec.stored(cur.Current)
 		if err != nil {
 			return nil, err
 		}
@@ -427,7 +649,7 @@ func (s *Store) EnsureIndex(ctx context.Context, ns readstore.NS, field string) 
 	if err := s.register(ctx, []readstore.NS{ns}); err != nil {
 		return err
 	}
-	if _, err := c.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: field, Value: 1}}}); err != nil {
+	if _, err := c.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: escape(field), Value: 1}}}); err != nil {
 		return fmt.Errorf("readstore/mongo: index %v on %q: %w", ns, field, err)
 	}
 	return nil
@@ -476,7 +698,7 @@ func (s *Store) registry(ctx context.Context) ([]readstore.NS, error) {
 }
 
 // Namespaces implements readstore.Store: registered namespaces holding at
-// least one document.
+// least one document (tombstones do not count).
 func (s *Store) Namespaces(ctx context.Context) ([]readstore.NS, error) {
 	all, err := s.registry(ctx)
 	if err != nil {
@@ -488,7 +710,7 @@ func (s *Store) Namespaces(ctx context.Context) ([]readstore.NS, error) {
 		if err != nil {
 			return nil, err
 		}
-		err = c.FindOne(ctx, bson.D{}, options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
+		err = c.FindOne(ctx, bson.D{live()}, options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
 		if errors.Is(err, mongo.ErrNoDocuments) {
 			continue
 		}
@@ -501,7 +723,8 @@ func (s *Store) Namespaces(ctx context.Context) ([]readstore.NS, error) {
 }
 
 // Reset implements readstore.Store: it drops the collections it wrote (not
-// whole databases, which may be an app's own) and its bookkeeping.
+// whole databases, which may be an app's own), tombstones included, and its
+// bookkeeping.
 func (s *Store) Reset(ctx context.Context) error {
 	all, err := s.registry(ctx)
 	if err != nil {

@@ -113,7 +113,8 @@ func TestInvalidNames(t *testing.T) {
 
 // TestCheckpointAfterWrites: a batch's checkpoint reaches the server after
 // all its other writes, so a crash in between re-applies the batch instead
-// of skipping it.
+// of skipping it. Each collection gets one BulkWrite of the last write to
+// each document (b's put of "1" is gone: it was deleted in the batch).
 func TestCheckpointAfterWrites(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
@@ -144,7 +145,7 @@ func TestCheckpointAfterWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"_namespaces", "a", "b", "a", "b", "_checkpoints"}
+	want := []string{"_namespaces", "a", "b", "_checkpoints"}
 	if !slices.Equal(order, want) {
 		t.Fatalf("write order = %v, want %v", order, want)
 	}

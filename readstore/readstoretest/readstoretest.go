@@ -71,6 +71,10 @@ func Run(t *testing.T, open func(t *testing.T) readstore.Store, opts ...Option) 
 		{"KeysetPaging", s.testKeysetPaging},
 		{"KeysetPagingIndexed", s.testKeysetPagingIndexed},
 		{"ConcurrentReadWrite", s.testConcurrentReadWrite},
+		{"LaggingWrites", s.testLaggingWrites},
+		{"Tombstones", s.testTombstones},
+		{"CheckpointsNeverGoBack", s.testCheckpointsNeverGoBack},
+		{"ReservedLikeFields", s.testReservedLikeFields},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
