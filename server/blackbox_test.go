@@ -17,6 +17,8 @@ var blackBox = []struct {
 	fn   func(t *testing.T)
 }{
 	{"DataCRUDBothDialects", testDataCRUDBothDialects},
+	{"UrBackendParity", testUrBackendParity},
+	{"RealtimeLimits", testRealtimeLimits},
 	{"KeysAndRLSWithoutUsers", testKeysAndRLSWithoutUsers},
 	{"AccessModeAndSecure", testAccessModeAndSecure},
 	{"SchemaUniqueAndConcurrency", testSchemaUniqueAndConcurrency},

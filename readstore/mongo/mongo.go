@@ -3,8 +3,8 @@
 // namespace {App: "", Coll: c} is collection c of the system database
 // (the prefix), {App: a, Coll: c} collection c of database <prefix>_<a>, or of
 // the database a resolver names for the app (bring your own MongoDB).
-// Documents keep their string _id, numbers are stored as doubles and object
-// keys in sorted order.
+// Documents keep their string _id, first, numbers are stored as doubles and
+// object keys in sorted order.
 //
 // It needs nothing beyond a standalone server: no transactions and no change
 // streams. A Batch applies its writes (one unordered BulkWrite per
@@ -18,41 +18,47 @@
 //
 // Every node of a multi-node deployment runs its own projections over the
 // same read models, and a node that crashed mid-batch re-applies the batch,
-// so writes that come from different points of the log interleave: a
-// lagging node would put back an older version of a document, or recreate
-// one that a later event deleted. Positions make the outcome independent of
-// the interleaving. The writer is a readstore.PositionedWriter: the runner
-// tells it the log position of each event, and every document it writes
-// records that position in _eb_pos (an int64). A Put is an upsert that may
-// replace only a document whose _eb_pos is not greater ({_id: id, _eb_pos:
-// {$not: {$gt: pos}}}); if a later event's version is stored, the filter
-// misses, the insert fails on the _id index with a duplicate key, and the
-// write is a no-op. An equal position replaces: a projection is idempotent,
-// and one whose version is bumped thereby rewrites the documents it wrote
-// before at the same events (if the new version writes at other events,
-// rebuild with Reset). A Delete leaves a tombstone {_id, _eb_pos,
-// _eb_deleted: true} under the same guard, so a re-applied creation cannot
-// bring the document back; every read leaves tombstones out. Tombstones are
-// a few dozen bytes and stay until Reset: without them a lagging node could
-// recreate the document, and a later event reusing the id replaces its
-// tombstone like any older version.
+// so writes from different points of the log interleave: a lagging node
+// would put back an older version of a document, recreate one that a later
+// event deleted, or move a checkpoint back. Positions make the outcome
+// independent of the interleaving. The writer is a
+// readstore.PositionedWriter: the runner tells it each event's log position,
+// and every document it writes records that position in _eb_pos (an int64).
 //
-// The last write to a document in a batch is the one applied, so order
-// within a batch no longer matters. A duplicate key is taken for a
-// superseded write only once the stored _eb_pos is seen to be greater;
-// otherwise (two nodes inserting the same new document at once) the write is
-// sent again. Checkpoints are written under the same guard on their
-// position, so they rise and never fall. Writes
-// without a position (At not called, or At(0)) replace and delete
-// unconditionally, as before positions, and leave no _eb_pos: a later
-// positioned write replaces them.
+//   - A Put is an upsert that may replace only a document whose _eb_pos is
+//     not greater: filter {_id: id, _eb_pos: {$not: {$gt: pos}}}, which a
+//     document without _eb_pos matches too. If a later event's version is
+//     stored, the filter misses, the insert fails on the _id index with a
+//     duplicate key, and the write is a no-op. An equal position replaces:
+//     projections are idempotent, and a projection whose version is bumped
+//     thereby rewrites what it wrote at the same events (one that now writes
+//     at other events needs a rebuild from Reset).
+//   - A Delete leaves a tombstone {_id, _eb_pos, _eb_deleted: true} under
+//     the same guard, so a re-applied creation cannot bring the document
+//     back. Every read (Get, Find, Count, Namespaces, Writer.Get) leaves
+//     tombstones out. They are a few dozen bytes each and stay until Reset
+//     drops the collection: without them a lagging node could recreate the
+//     document, and a later event that reuses the id replaces the tombstone
+//     like any older version.
+//   - Within a batch only the last write to each document is sent, so order
+//     no longer matters. A duplicate key counts as a superseded write only
+//     once the stored _eb_pos is read back and found not lower; otherwise
+//     (two nodes inserting one new document at once, or jongodb, which fails
+//     the whole command on the first duplicate key without naming the write)
+//     the write is sent again, a few times at most.
+//   - Checkpoints are written under the same guard on their position
+//     (jongodb lacks $max), so they rise and never fall.
+//   - Writes without a position (At not called, or At(0)) replace and delete
+//     outright and leave no _eb_pos, as a single writer may: rebuilding one
+//     app deletes its documents so before replaying them with positions.
 //
-// The store's own fields start with _eb_. A document field whose name
-// starts with _eb_ is stored with the prefix doubled (_eb_x as _eb__eb_x),
-// and filters, sorts, projections and indexes name it so: documents read
-// back exactly as written and none can pass for a tombstone. Read models
-// have no unique index but _id (EnsureIndex makes plain ones); a unique
-// index added by hand makes a conflicting write fail its batch, not vanish.
+// The store's own fields start with _eb_, and users' documents may hold any
+// name (a "_deleted" flag is common): a top-level field whose name starts
+// with _eb_ is stored with the prefix doubled (_eb_x as _eb__eb_x), and
+// filters, sorts, projections and indexes name it so. Documents read back
+// exactly as written and none can pass for a tombstone. Read models have no
+// unique index but _id (EnsureIndex makes plain ones); a unique index added
+// by hand makes a write that breaks it fail its batch, not vanish.
 package mongo
 
 import (

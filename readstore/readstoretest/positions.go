@@ -19,8 +19,10 @@ type write struct {
 	doc readstore.Doc
 }
 
-func putAt(pos int64, doc readstore.Doc) write { return write{pos: pos, id: doc["_id"].(string), doc: doc} }
-func delAt(pos int64, id string) write         { return write{pos: pos, id: id} }
+func putAt(pos int64, doc readstore.Doc) write {
+	return write{pos: pos, id: doc["_id"].(string), doc: doc}
+}
+func delAt(pos int64, id string) write { return write{pos: pos, id: id} }
 
 // apply runs writes in one batch, telling the writer their positions when
 // it is a readstore.PositionedWriter, as the projection runner does, then
