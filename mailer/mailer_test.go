@@ -4,12 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/textproto"
 	"path/filepath"
 	"regexp"
@@ -21,6 +19,7 @@ import (
 	"github.com/eventbase/eventbase/commands"
 	"github.com/eventbase/eventbase/domain"
 	"github.com/eventbase/eventbase/eventstore/sqlite"
+	"github.com/eventbase/eventbase/internal/smtptest"
 	"github.com/eventbase/eventbase/internal/tail"
 	"github.com/eventbase/eventbase/projections"
 	rssqlite "github.com/eventbase/eventbase/readstore/sqlite"
@@ -189,84 +188,11 @@ func TestSkipsExpiredCodes(t *testing.T) {
 	}
 }
 
-// smtpServer is a small SMTP server on loopback (RFC 5321 dialogue with
-// AUTH PLAIN), enough for a real client to deliver to it.
-type smtpServer struct {
-	ln   net.Listener
-	mu   sync.Mutex
-	mail []string // DATA of each message
-	auth []string // decoded AUTH PLAIN credentials
-}
-
-func startSMTP(t *testing.T) *smtpServer {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &smtpServer{ln: ln}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go s.serve(c)
-		}
-	}()
-	return s
-}
-
-func (s *smtpServer) serve(c net.Conn) {
-	defer c.Close()
-	tp := textproto.NewConn(c)
-	_ = tp.PrintfLine("220 localhost ESMTP test")
-	for {
-		line, err := tp.ReadLine()
-		if err != nil {
-			return
-		}
-		verb := strings.ToUpper(strings.Fields(line + " x")[0])
-		switch verb {
-		case "EHLO", "HELO":
-			_ = tp.PrintfLine("250-localhost")
-			_ = tp.PrintfLine("250-AUTH PLAIN")
-			_ = tp.PrintfLine("250 8BITMIME")
-		case "AUTH":
-			f := strings.Fields(line)
-			if len(f) == 3 {
-				raw, _ := base64.StdEncoding.DecodeString(f[2])
-				s.mu.Lock()
-				s.auth = append(s.auth, string(raw))
-				s.mu.Unlock()
-			}
-			_ = tp.PrintfLine("235 2.7.0 Authentication successful")
-		case "MAIL", "RCPT", "RSET", "NOOP":
-			_ = tp.PrintfLine("250 OK")
-		case "DATA":
-			_ = tp.PrintfLine("354 Go ahead")
-			data, err := tp.ReadDotBytes()
-			if err != nil {
-				return
-			}
-			s.mu.Lock()
-			s.mail = append(s.mail, string(data))
-			s.mu.Unlock()
-			_ = tp.PrintfLine("250 OK queued")
-		case "QUIT":
-			_ = tp.PrintfLine("221 Bye")
-			return
-		default:
-			_ = tp.PrintfLine("502 Not implemented")
-		}
-	}
-}
-
 func TestSMTPDelivery(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	srv := startSMTP(t)
-	sender, err := NewSMTP("smtp://mailuser:mailpass@"+srv.ln.Addr().String()+"?from=auth@example.com&auth=plain", "")
+	srv := smtptest.Start(t)
+	sender, err := NewSMTP("smtp://mailuser:mailpass@"+srv.Addr+"?from=auth@example.com&auth=plain", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,19 +202,7 @@ func TestSMTPDelivery(t *testing.T) {
 	}
 	stop := run(e.mailer(sender))
 	defer stop()
-	deadline := time.Now().Add(10 * time.Second)
-	var mail string
-	for time.Now().Before(deadline) && mail == "" {
-		srv.mu.Lock()
-		if len(srv.mail) > 0 {
-			mail = srv.mail[0]
-		}
-		srv.mu.Unlock()
-		time.Sleep(10 * time.Millisecond)
-	}
-	if mail == "" {
-		t.Fatal("no mail reached the SMTP server")
-	}
+	mail := strings.ReplaceAll(srv.WaitFor(t, 10*time.Second, func(smtptest.Message) bool { return true }).Data, "\r\n", "\n")
 	msg, err := textproto.NewReader(bufio.NewReader(strings.NewReader(mail))).ReadMIMEHeader()
 	if err != nil {
 		t.Fatal(err)
@@ -296,12 +210,12 @@ func TestSMTPDelivery(t *testing.T) {
 	if msg.Get("Subject") != "Verify your email for Mail Test" || !strings.Contains(msg.Get("To"), "bob@example.com") || !strings.Contains(msg.Get("From"), "auth@example.com") {
 		t.Fatalf("headers %v", msg)
 	}
-	code := codeRE.FindString(mail[strings.Index(mail, "\n\n"):]) // ReadDotBytes turns CRLF into LF
+	code := codeRE.FindString(mail[strings.Index(mail, "\n\n"):])
 	if err := e.auth.VerifyEmail(ctx, commands.Meta{}, e.app.ID, "bob@example.com", code); err != nil {
 		t.Fatalf("code %q read from the delivered mail: %v", code, err)
 	}
-	if len(srv.auth) != 1 || srv.auth[0] != "\x00mailuser\x00mailpass" {
-		t.Fatalf("AUTH PLAIN credentials %q", srv.auth)
+	if a := srv.Auths(); len(a) != 1 || a[0] != "mailuser:mailpass" {
+		t.Fatalf("AUTH PLAIN credentials %q", a)
 	}
 }
 

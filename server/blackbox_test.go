@@ -18,6 +18,7 @@ var blackBox = []struct {
 }{
 	{"DataCRUDBothDialects", testDataCRUDBothDialects},
 	{"UrBackendParity", testUrBackendParity},
+	{"SMTPDeliveryEndToEnd", testSMTPDeliveryEndToEnd},
 	{"RealtimeLimits", testRealtimeLimits},
 	{"KeysAndRLSWithoutUsers", testKeysAndRLSWithoutUsers},
 	{"AccessModeAndSecure", testAccessModeAndSecure},
