@@ -48,6 +48,17 @@ const (
 	EventAuthHookFailed            = "auth_hook_failed"
 )
 
+// EventDeliveryClaimed records which node sends a side effect (mail, hook)
+// when several nodes share a store.
+const EventDeliveryClaimed = "delivery_claimed"
+
+// DeliveryClaimedPayload is the payload of delivery_claimed.
+type DeliveryClaimedPayload struct {
+	Kind     string `json:"kind"`     // "mail" or "hook"
+	Position int64  `json:"position"` // of the event whose side effect it is
+	Node     string `json:"node"`
+}
+
 // SystemApp is the app id under which system-wide streams (admins) live.
 const SystemApp = "_system"
 
@@ -61,6 +72,7 @@ var Vocabulary = []struct{ Type, Meaning string }{
 	{EventAuthHooksChanged, "the post-auth hook URL changed"},
 	{EventSiteURLChanged, "the site URL changed"},
 	{EventOAuthProviderChanged, "an OAuth provider was configured"},
+	{EventDeliveryClaimed, "a node took on sending a mail or hook (multi-node)"},
 	{EventAdminCreated, "a dashboard admin was created"},
 	{EventAdminPasswordReset, "a dashboard admin's password was reset"},
 	{EventCollectionDefined, "a collection's schema or RLS settings were defined"},

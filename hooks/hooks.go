@@ -98,6 +98,9 @@ type Body struct {
 type Dispatcher struct {
 	// Tail feeds the events of SignInTypes (see internal/tail).
 	Tail *tail.Tail
+	// Claim, when set (several nodes share the store), reports whether this
+	// node is the one to deliver the hook of an event.
+	Claim func(ctx context.Context, e eventstore.Event) bool
 	// App returns the app (for its post_auth_url).
 	App func(ctx context.Context, appID string) (*domain.App, error)
 	// User loads a user from its stream.
@@ -167,6 +170,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			err = d.Tail.Follow(ctx, pos, func(e eventstore.Event) error {
 				prog.add(e.Position)
 				body, url, ok := d.prepare(ctx, e)
+				if ok && d.Claim != nil {
+					ok = d.Claim(ctx, e)
+				}
 				if !ok {
 					prog.finish(e.Position)
 					return nil

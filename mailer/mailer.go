@@ -73,7 +73,10 @@ func (l LogSender) Send(ctx context.Context, m Message) error {
 // Mailer follows the log and sends one message per code event.
 type Mailer struct {
 	// Tail feeds the events of CodeTypes (see internal/tail).
-	Tail   *tail.Tail
+	Tail *tail.Tail
+	// Claim, when set (several nodes share the store), reports whether this
+	// node is the one to send the mail of an event.
+	Claim  func(ctx context.Context, e eventstore.Event) bool
 	Sealer *secret.Sealer
 	Sender Sender
 	// AppName names the app in the message.
@@ -133,6 +136,9 @@ func (m *Mailer) Run(ctx context.Context) error {
 // deliver sends the mail of e, retrying until it is sent, its code has
 // expired (a late mail is useless), or ctx ends.
 func (m *Mailer) deliver(ctx context.Context, e eventstore.Event) {
+	if m.Claim != nil && !m.Claim(ctx, e) {
+		return // another node sends it
+	}
 	code, p, err := commands.OpenCode(m.Sealer, e)
 	if err != nil {
 		m.Log.Error("mailer: cannot open the code (master key changed?); skipping", "position", e.Position, "app_id", e.AppID, "err", err)

@@ -9,9 +9,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/eventbase/eventbase/commands"
 	"github.com/eventbase/eventbase/domain"
+	"github.com/eventbase/eventbase/eventstore"
 	"github.com/eventbase/eventbase/hooks"
 	"github.com/eventbase/eventbase/internal/tail"
 	"github.com/eventbase/eventbase/mailer"
@@ -63,7 +65,7 @@ func openAuth(cfg Config, st *Stores, cmd *commands.Service, runner *projections
 	runner.OnApplied(hookTail.Push)
 	appByID := func(ctx context.Context, id string) (*domain.App, error) { return apps.ByID(ctx, id) }
 	hookSecret := func(appID string) string { return "whsec_" + sealer.MAC("post-auth-hook", appID) }
-	return &authParts{
+	parts := &authParts{
 		tokens: tok,
 		deps: transport.AuthDeps{Users: users, Tokens: tok, Sealer: sealer, DevOutbox: cfg.SMTPURL == "", HookSecret: hookSecret,
 			Limits: transport.RateLimits{Disabled: !cfg.RateLimits, Window: cfg.RateLimitWindow, TrustedProxies: proxies}},
@@ -79,7 +81,30 @@ func openAuth(cfg Config, st *Stores, cmd *commands.Service, runner *projections
 				}
 				return app.Name, nil
 			}},
-	}, nil
+	}
+	if cfg.NATSURL != "" {
+		// Several nodes share the store: each mail and hook is sent by the
+		// node that claims it first.
+		node := secret.HexID(6)
+		claim := func(kind string) func(context.Context, eventstore.Event) bool {
+			return func(ctx context.Context, e eventstore.Event) bool {
+				for wait := 100 * time.Millisecond; ; wait = min(wait*2, 5*time.Second) {
+					ok, err := cmd.ClaimDelivery(ctx, e.AppID, kind, e.Position, node)
+					if err == nil {
+						return ok
+					}
+					cfg.Log.Warn("claiming a delivery failed; retrying", "kind", kind, "position", e.Position, "err", err)
+					select {
+					case <-time.After(wait):
+					case <-ctx.Done():
+						return false
+					}
+				}
+			}
+		}
+		parts.mailer.Claim, parts.hooks.Claim = claim("mail"), claim("hook")
+	}
+	return parts, nil
 }
 
 // run starts the mailer and the hook dispatcher; the returned channel

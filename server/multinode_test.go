@@ -1,13 +1,17 @@
 package server_test
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"sort"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/eventbase/eventbase/internal/ebtest"
 	"github.com/eventbase/eventbase/internal/mongotest"
 	"github.com/eventbase/eventbase/internal/natstest"
+	"github.com/eventbase/eventbase/internal/smtptest"
 	"github.com/eventbase/eventbase/server"
 )
 
@@ -80,5 +84,44 @@ func TestTwoNodesFanOutOverNATS(t *testing.T) {
 			t.Fatal("node A never saw node B's write")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestTwoNodesSendMailAndHooksOnce: both nodes see every event, but each
+// mail and each hook goes out once.
+func TestTwoNodesSendMailAndHooksOnce(t *testing.T) {
+	smtp := smtptest.Start(t)
+	var hookCalls atomic.Int64
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hookCalls.Add(1)
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer receiver.Close()
+	cfg := server.Config{
+		MongoURI: mongotest.URI(t), MongoDB: mongotest.DBName("multi"),
+		NATSURL:     natstest.Start(t),
+		AdminSecret: "a-shared-admin-secret-of-at-least-32-chars",
+		MasterKey:   "a-shared-master-key-of-at-least-32-characters",
+		SMTPURL:     "smtp://" + smtp.Addr + "?from=noreply@eventbase.test",
+	}
+	a := ebtest.Start(t, cfg)
+	b := ebtest.Start(t, cfg)
+	app := a.CreateApp(t, "multi-mail")
+	sk := ebtest.H{"x-api-key": app.SecretKey}
+	a.Do(t, "PATCH", "/v1/"+app.AppID+"/config/auth-hooks", sk, map[string]any{"post_auth_url": receiver.URL}).Status(t, 200)
+
+	a.Do(t, "POST", "/auth/"+app.AppID+"/magic-link", nil, map[string]any{"email": "erin@example.com"}).Status(t, 200)
+	code := codeFrom(t, smtp, "erin@example.com", "multi-mail")
+	b.Do(t, "POST", "/auth/"+app.AppID+"/magic-link/verify", nil, map[string]any{"email": "erin@example.com", "code": code}).Status(t, 200)
+	deadline := time.Now().Add(10 * time.Second)
+	for hookCalls.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(1500 * time.Millisecond) // time for a second copy to show up, if any
+	if n := len(smtp.Messages()); n != 1 {
+		t.Fatalf("%d mails sent for one magic link, want 1", n)
+	}
+	if n := hookCalls.Load(); n != 1 {
+		t.Fatalf("%d hook calls for one sign-in, want 1", n)
 	}
 }
