@@ -22,10 +22,11 @@ func NewAppKeys() (pk, sk string) {
 	return secret.Token("pk_live_", 32), secret.Token("sk_live_", 32)
 }
 
-// CreateApp creates an app with random id and keys.
-func (s *Service) CreateApp(ctx context.Context, m Meta, name, mongoURI string) (*CreatedApp, error) {
+// CreateApp creates an app with random id and keys. mongoURISealed, when
+// not empty, is the app's own MongoDB URI sealed under the master key.
+func (s *Service) CreateApp(ctx context.Context, m Meta, name, mongoURISealed string) (*CreatedApp, error) {
 	pk, sk := NewAppKeys()
-	changes, err := domain.CreateApp(name, pk, secret.Hash(sk), mongoURI)
+	changes, err := domain.CreateApp(name, pk, secret.Hash(sk), mongoURISealed)
 	if err != nil {
 		return nil, err
 	}

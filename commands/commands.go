@@ -25,9 +25,10 @@ type Meta struct {
 	RequestID string
 }
 
-// Waiter is the projection runner as commands see it.
+// Waiter is the projection runner as commands see it. WaitFor returns once
+// the event last (and everything before it in its store) is applied.
 type Waiter interface {
-	WaitFor(ctx context.Context, pos int64) error
+	WaitFor(ctx context.Context, last eventstore.Event) error
 }
 
 // Service runs commands against an event store.
@@ -88,7 +89,7 @@ func (s *Service) Wait(ctx context.Context, evs []eventstore.Event) error {
 	// going away so the answer reflects the projected state, but bounded.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := s.Projections.WaitFor(wctx, evs[len(evs)-1].Position); err != nil {
+	if err := s.Projections.WaitFor(wctx, evs[len(evs)-1]); err != nil {
 		return fmt.Errorf("%w: events are durable but projections lag: %v", eventstore.ErrUnavailable, err)
 	}
 	return nil

@@ -18,27 +18,30 @@ const AppStream = "app"
 
 // App is the app aggregate: its keys and configuration.
 type App struct {
-	ID             string    `json:"app_id"`
-	Name           string    `json:"name"`
-	PublishableKey string    `json:"publishable_key"`
-	SecretKeyHash  string    `json:"secret_key_hash"`
-	AccessMode     string    `json:"access_mode"`
-	AccessTTL      string    `json:"access_token_ttl"`
-	RefreshDays    int       `json:"refresh_token_ttl_days"`
-	PostAuthURL    string    `json:"post_auth_url,omitempty"`
-	SiteURL        string    `json:"site_url,omitempty"`
-	MongoURI       string    `json:"mongodb_uri,omitempty"`
+	ID             string `json:"app_id"`
+	Name           string `json:"name"`
+	PublishableKey string `json:"publishable_key"`
+	SecretKeyHash  string `json:"secret_key_hash"`
+	AccessMode     string `json:"access_mode"`
+	AccessTTL      string `json:"access_token_ttl"`
+	RefreshDays    int    `json:"refresh_token_ttl_days"`
+	PostAuthURL    string `json:"post_auth_url,omitempty"`
+	SiteURL        string `json:"site_url,omitempty"`
+	// MongoURISealed is the app's own MongoDB (credentials included),
+	// sealed under the server's master key: set when the app brings its own
+	// database, where its log and read models then live.
+	MongoURISealed string    `json:"mongodb_uri_sealed,omitempty"`
 	CreatedAt      time.Time `json:"created_at"`
 	Version        int64     `json:"-"`
 }
 
 // AppCreatedPayload is the payload of app_created. The secret key itself is
-// never in the log: only its hash.
+// never in the log, only its hash; an own MongoDB URI only sealed.
 type AppCreatedPayload struct {
 	Name           string `json:"name"`
 	PublishableKey string `json:"publishable_key"`
 	SecretKeyHash  string `json:"secret_key_hash"`
-	MongoURI       string `json:"mongodb_uri,omitempty"`
+	MongoURISealed string `json:"mongodb_uri_sealed,omitempty"`
 }
 
 // KeysRotatedPayload is the payload of app_keys_rotated.
@@ -58,7 +61,7 @@ const MaxAppNameLen = 100
 
 // CreateApp decides the creation of an app. Keys are made by the caller
 // (randomness stays out of the domain); only the secret key's hash enters the log.
-func CreateApp(name, publishableKey, secretKeyHash, mongoURI string) ([]Change, error) {
+func CreateApp(name, publishableKey, secretKeyHash, mongoURISealed string) ([]Change, error) {
 	name = strings.TrimSpace(name)
 	if name == "" {
 		return nil, Invalid("name", "app name is required")
@@ -69,7 +72,7 @@ func CreateApp(name, publishableKey, secretKeyHash, mongoURI string) ([]Change, 
 	if !strings.HasPrefix(publishableKey, "pk_live_") || secretKeyHash == "" {
 		return nil, Invalid("keys", "malformed keys")
 	}
-	return []Change{{EventAppCreated, AppCreatedPayload{Name: name, PublishableKey: publishableKey, SecretKeyHash: secretKeyHash, MongoURI: mongoURI}}}, nil
+	return []Change{{EventAppCreated, AppCreatedPayload{Name: name, PublishableKey: publishableKey, SecretKeyHash: secretKeyHash, MongoURISealed: mongoURISealed}}}, nil
 }
 
 // AccessModePayload is the payload of access_mode_changed.
@@ -127,7 +130,7 @@ func (a *App) Apply(typ string, payload json.RawMessage, at time.Time) error {
 		if err := json.Unmarshal(payload, &p); err != nil {
 			return err
 		}
-		a.Name, a.PublishableKey, a.SecretKeyHash, a.MongoURI = p.Name, p.PublishableKey, p.SecretKeyHash, p.MongoURI
+		a.Name, a.PublishableKey, a.SecretKeyHash, a.MongoURISealed = p.Name, p.PublishableKey, p.SecretKeyHash, p.MongoURISealed
 		a.AccessMode, a.AccessTTL, a.RefreshDays, a.CreatedAt = AccessPublic, "1h", 7, at
 	case EventAppKeysRotated:
 		var p KeysRotatedPayload

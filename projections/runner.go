@@ -73,9 +73,15 @@ func (r *Runner) Position() int64 { return r.applied.Load() }
 // Healthy reports whether the last attempt to apply events succeeded.
 func (r *Runner) Healthy() bool { return !r.failing.Load() }
 
-// WaitFor blocks until every projection has applied position pos, so a query
-// after a write sees it (read-your-writes).
-func (r *Runner) WaitFor(ctx context.Context, pos int64) error {
+// WaitFor blocks until every projection has applied last, so a query after
+// a write sees it (read-your-writes). It implements commands.Waiter for a
+// node with one store.
+func (r *Runner) WaitFor(ctx context.Context, last eventstore.Event) error {
+	return r.WaitForPosition(ctx, last.Position)
+}
+
+// WaitForPosition blocks until every projection has applied position pos.
+func (r *Runner) WaitForPosition(ctx context.Context, pos int64) error {
 	for {
 		ch := r.sig.Wait()
 		if r.applied.Load() >= pos {

@@ -243,7 +243,7 @@ func (c *conn) subscribe(m clientMsg) {
 	if m.Since == nil {
 		// Live from the projections' head: everything after it will be
 		// dispatched; anything up to it that is still in flight is skipped.
-		s.live, s.last = true, max(c.hub.head(), c.hub.position.Load())
+		s.live, s.last = true, max(c.hub.head(p.AppID), c.hub.position(p.AppID))
 	} else {
 		s.last = max(*m.Since, 0)
 	}

@@ -85,13 +85,16 @@ type Hub struct {
 	mu    sync.RWMutex
 	conns map[string]map[*conn]struct{} // app id → connections
 
-	// position is the last position dispatched to live subscribers.
-	position atomic.Int64
+	// positions holds, per app, the last position dispatched to live
+	// subscribers. Positions are per store, and an app's events all come
+	// from one store (its own, when it brings its own MongoDB), in order.
+	pmu       sync.Mutex
+	positions map[string]int64
 
-	// head returns the last position applied by the projections: a new
-	// live subscription starts after it, so writes acknowledged before it
-	// subscribed are not sent (and later ones all are).
-	head func() int64
+	// head returns the last position the projections applied in the app's
+	// store: a new live subscription starts after it, so writes
+	// acknowledged before it subscribed are not sent (and later ones all are).
+	head func(appID string) int64
 
 	cmu         sync.Mutex
 	collections map[string]*domain.Collection // "app/name" → definition cache
@@ -99,26 +102,22 @@ type Hub struct {
 	connections atomic.Int64
 }
 
-// New returns a hub. Feed it committed events with Dispatch (from the bus),
-// and start it at the runner's position with SetPosition.
-func New(cfg Config, events eventstore.Store, head func() int64, auth Authenticator, colls Collections, log *slog.Logger) *Hub {
+// New returns a hub. Feed it committed events with Dispatch (from the bus).
+func New(cfg Config, events eventstore.Store, head func(appID string) int64, auth Authenticator, colls Collections, log *slog.Logger) *Hub {
 	cfg.defaults()
 	if log == nil {
 		log = slog.Default()
 	}
 	return &Hub{cfg: cfg, events: events, head: head, auth: auth, colls: colls, log: log,
-		conns: map[string]map[*conn]struct{}{}, collections: map[string]*domain.Collection{},
+		conns: map[string]map[*conn]struct{}{}, collections: map[string]*domain.Collection{}, positions: map[string]int64{},
 		up: websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 1024, CheckOrigin: func(*http.Request) bool { return true }}}
 }
 
-// SetPosition sets the position live subscriptions start after.
-func (h *Hub) SetPosition(p int64) {
-	for {
-		cur := h.position.Load()
-		if p <= cur || h.position.CompareAndSwap(cur, p) {
-			return
-		}
-	}
+// position returns the last position dispatched for the app.
+func (h *Hub) position(appID string) int64 {
+	h.pmu.Lock()
+	defer h.pmu.Unlock()
+	return h.positions[appID]
 }
 
 // Connections returns the number of open connections.
@@ -193,7 +192,13 @@ func (h *Hub) Dispatch(evs []eventstore.Event) {
 			delete(h.collections, e.AppID+"/"+collectionOf(e))
 			h.cmu.Unlock()
 		}
-		if e.Position <= h.position.Load() {
+		h.pmu.Lock()
+		seen := e.Position <= h.positions[e.AppID]
+		if !seen {
+			h.positions[e.AppID] = e.Position
+		}
+		h.pmu.Unlock()
+		if seen {
 			continue // already dispatched (a bus redelivery)
 		}
 		if ch, ok := decodeChange(e); ok {
@@ -208,7 +213,6 @@ func (h *Hub) Dispatch(evs []eventstore.Event) {
 				c.offer(ch)
 			}
 		}
-		h.position.Store(e.Position)
 	}
 }
 

@@ -23,16 +23,23 @@ import (
 	"github.com/eventbase/eventbase/transport"
 )
 
-// authParts are the end-user auth pieces of a node: token service, route
-// dependencies and the mailer that runs beside the projections.
+// authParts are the end-user auth pieces a node shares across its cells:
+// the token service, route dependencies, and what the mail and hook
+// workers of each cell need.
 type authParts struct {
-	tokens *tokens.Service
-	deps   transport.AuthDeps
-	mailer *mailer.Mailer
-	hooks  *hooks.Dispatcher
+	cfg        Config
+	cmd        *commands.Service
+	tokens     *tokens.Service
+	sealer     *secret.Sealer
+	deps       transport.AuthDeps
+	sender     mailer.Sender
+	users      *commands.Auth
+	appByID    func(ctx context.Context, id string) (*domain.App, error)
+	hookSecret func(appID string) string
+	node       string // names this node in delivery claims
 }
 
-func openAuth(cfg Config, st *Stores, cmd *commands.Service, runner *projections.Runner, apps *projections.Apps) (*authParts, error) {
+func openAuth(cfg Config, cmd *commands.Service, apps *projections.Apps) (*authParts, error) {
 	key, err := loadMasterKey(cfg)
 	if err != nil {
 		return nil, err
@@ -49,7 +56,6 @@ func openAuth(cfg Config, st *Stores, cmd *commands.Service, runner *projections
 		cmd.Now = cfg.Now // set before the node serves: tests move time forward
 	}
 	tok := tokens.New(cmd, sealer, tokens.Config{PublicURL: cfg.PublicURL, Now: cfg.Now})
-	runner.OnApplied(tok.Invalidate)
 	var sender mailer.Sender = mailer.LogSender{Log: cfg.Log}
 	if cfg.SMTPURL != "" {
 		if sender, err = mailer.NewSMTP(cfg.SMTPURL, cfg.MailFrom); err != nil {
@@ -57,25 +63,39 @@ func openAuth(cfg Config, st *Stores, cmd *commands.Service, runner *projections
 		}
 	}
 	users := commands.NewAuth(cmd, sealer)
-	// Mail and hooks ride on the runner's batches (registered before it
-	// applies anything past its current position).
-	mailTail := tail.New(st.Events, mailer.CodeTypes, runner.Position())
-	hookTail := tail.New(st.Events, hooks.SignInTypes, runner.Position())
-	runner.OnApplied(mailTail.Push)
-	runner.OnApplied(hookTail.Push)
-	appByID := func(ctx context.Context, id string) (*domain.App, error) { return apps.ByID(ctx, id) }
 	hookSecret := func(appID string) string { return "whsec_" + sealer.MAC("post-auth-hook", appID) }
-	parts := &authParts{
-		tokens: tok,
+	return &authParts{
+		cfg: cfg, cmd: cmd, tokens: tok, sealer: sealer, sender: sender, users: users, hookSecret: hookSecret, node: secret.HexID(6),
+		appByID: func(ctx context.Context, id string) (*domain.App, error) { return apps.ByID(ctx, id) },
 		deps: transport.AuthDeps{Users: users, Tokens: tok, Sealer: sealer, DevOutbox: cfg.SMTPURL == "", HookSecret: hookSecret,
 			Limits: transport.RateLimits{Disabled: !cfg.RateLimits, Window: cfg.RateLimitWindow, TrustedProxies: proxies}},
-		hooks: &hooks.Dispatcher{Tail: hookTail, App: appByID, User: users.LoadUser, Record: cmd.RecordHookDelivery,
-			Secret: hookSecret, Checkpoint: filepath.Join(cfg.DataDir, "hooks.checkpoint"), Log: cfg.Log, Now: cfg.Now,
+	}, nil
+}
+
+// workers are the mailer and hook dispatcher of one cell: they ride on its
+// runner's batches and keep their checkpoints (positions in that cell's
+// log) in files named with suffix.
+type workers struct {
+	mailer *mailer.Mailer
+	hooks  *hooks.Dispatcher
+}
+
+func (p *authParts) workers(c *cell, suffix string) *workers {
+	cfg := p.cfg
+	// Registered before the runner applies anything past its position.
+	mailTail := tail.New(c.events, mailer.CodeTypes, c.runner.Position())
+	hookTail := tail.New(c.events, hooks.SignInTypes, c.runner.Position())
+	c.runner.OnApplied(mailTail.Push)
+	c.runner.OnApplied(hookTail.Push)
+	c.runner.OnApplied(p.tokens.Invalidate)
+	w := &workers{
+		hooks: &hooks.Dispatcher{Tail: hookTail, App: p.appByID, User: p.users.LoadUser, Record: p.cmd.RecordHookDelivery,
+			Secret: p.hookSecret, Checkpoint: filepath.Join(cfg.DataDir, "hooks"+suffix+".checkpoint"), Log: cfg.Log, Now: cfg.Now,
 			RetryMin: cfg.HookRetryMin},
-		mailer: &mailer.Mailer{Tail: mailTail, Sealer: sealer, Sender: sender, Log: cfg.Log,
-			Checkpoint: filepath.Join(cfg.DataDir, "mailer.checkpoint"),
+		mailer: &mailer.Mailer{Tail: mailTail, Sealer: p.sealer, Sender: p.sender, Log: cfg.Log,
+			Checkpoint: filepath.Join(cfg.DataDir, "mailer"+suffix+".checkpoint"),
 			AppName: func(ctx context.Context, id string) (string, error) {
-				app, err := apps.ByID(ctx, id)
+				app, err := p.appByID(ctx, id)
 				if err != nil {
 					return "", err
 				}
@@ -85,36 +105,36 @@ func openAuth(cfg Config, st *Stores, cmd *commands.Service, runner *projections
 	if cfg.NATSURL != "" {
 		// Several nodes share the store: each mail and hook is sent by the
 		// node that claims it first.
-		node := secret.HexID(6)
-		claim := func(kind string) func(context.Context, eventstore.Event) bool {
-			return func(ctx context.Context, e eventstore.Event) bool {
-				for wait := 100 * time.Millisecond; ; wait = min(wait*2, 5*time.Second) {
-					ok, err := cmd.ClaimDelivery(ctx, e.AppID, kind, e.Position, node)
-					if err == nil {
-						return ok
-					}
-					cfg.Log.Warn("claiming a delivery failed; retrying", "kind", kind, "position", e.Position, "err", err)
-					select {
-					case <-time.After(wait):
-					case <-ctx.Done():
-						return false
-					}
-				}
+		w.mailer.Claim, w.hooks.Claim = p.claim("mail"), p.claim("hook")
+	}
+	return w
+}
+
+func (p *authParts) claim(kind string) func(context.Context, eventstore.Event) bool {
+	return func(ctx context.Context, e eventstore.Event) bool {
+		for wait := 100 * time.Millisecond; ; wait = min(wait*2, 5*time.Second) {
+			ok, err := p.cmd.ClaimDelivery(ctx, e.AppID, kind, e.Position, p.node)
+			if err == nil {
+				return ok
+			}
+			p.cfg.Log.Warn("claiming a delivery failed; retrying", "kind", kind, "position", e.Position, "err", err)
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+				return false
 			}
 		}
-		parts.mailer.Claim, parts.hooks.Claim = claim("mail"), claim("hook")
 	}
-	return parts, nil
 }
 
 // run starts the mailer and the hook dispatcher; the returned channel
 // closes when both have stopped.
-func (p *authParts) run(ctx context.Context) <-chan struct{} {
+func (w *workers) run(ctx context.Context) <-chan struct{} {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); _ = p.mailer.Run(ctx) }()
-	go func() { defer wg.Done(); _ = p.hooks.Run(ctx) }()
+	go func() { defer wg.Done(); _ = w.mailer.Run(ctx) }()
+	go func() { defer wg.Done(); _ = w.hooks.Run(ctx) }()
 	go func() { wg.Wait(); close(done) }()
 	return done
 }

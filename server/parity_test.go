@@ -110,7 +110,17 @@ func testRealtimeLimits(t *testing.T) {
 	}
 
 	// A client that stops answering pings is dropped by the server.
-	before := s.Node.Hub.Connections()
+	waitConns := func(want int64, why string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for s.Node.Hub.Connections() != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d connections, want %d", why, s.Node.Hub.Connections(), want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitConns(0, "the closed connection was not freed")
 	d := dialWS(t, s, "/v1/"+app.AppID+"/realtime?apikey="+app.SecretKey)
 	d.ws.SetPingHandler(func(string) error { return nil }) // never pong
 	go func() {
@@ -120,17 +130,6 @@ func testRealtimeLimits(t *testing.T) {
 			}
 		}
 	}()
-	deadline := time.Now().Add(5 * time.Second)
-	for s.Node.Hub.Connections() <= before {
-		if time.Now().After(deadline) {
-			t.Fatal("connection never registered")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	for s.Node.Hub.Connections() > before {
-		if time.Now().After(deadline) {
-			t.Fatal("a client that does not answer pings was not dropped")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitConns(1, "connection never registered")
+	waitConns(0, "a client that does not answer pings was not dropped")
 }

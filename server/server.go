@@ -186,7 +186,6 @@ func Projections(st *Stores, log *slog.Logger) (*projections.Runner, *projection
 	apps := projections.NewApps(st.Reads)
 	r := projections.NewRunner(st.Events, st.Reads, log, projections.All()...)
 	r.OnApplied(apps.Invalidate)
-	r.OnApplied(projections.IndexCollections(st.Reads, func(err error) { log.Warn("creating read-model index failed", "err", err) }))
 	return r, apps
 }
 
@@ -203,6 +202,7 @@ type Node struct {
 	ln      net.Listener
 	srv     *http.Server
 	auth    *authParts
+	cells   *cells
 }
 
 // Open opens the stores, catches the projections up and builds the API. It
@@ -213,62 +213,84 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	n, err := open(ctx, cfg, st)
+	if err != nil {
+		if n != nil && n.cells != nil {
+			n.cells.close()
+		}
+		st.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+func open(ctx context.Context, cfg Config, st *Stores) (*Node, error) {
 	var nudges *bus.Nudges
+	var err error
 	if cfg.NATSURL != "" {
 		// Multi-node: tell the other nodes when this one appends, and read
 		// the store as soon as they say they did.
 		if nudges, err = bus.NewNATSNudges(cfg.NATSURL, secret.HexID(6), cfg.Log); err != nil {
-			st.Close()
-			return nil, err
-		}
-		st.Events = announcing{st.Events, nudges}
-	}
-	runner, apps := Projections(st, cfg.Log)
-	if nudges != nil {
-		if err := nudges.Subscribe(context.Background(), func(int64) { runner.Nudge() }); err != nil {
-			nudges.Close()
-			st.Close()
 			return nil, err
 		}
 		st.closers = append(st.closers, nudges.Close)
+		st.Events = announcing{st.Events, nudges}
 	}
+	runner, apps := Projections(st, cfg.Log)
+	def := &cell{events: st.Events, reads: st.Reads, runner: runner}
 	if _, err := runner.CatchUp(ctx, nil); err != nil {
-		st.Close()
 		return nil, fmt.Errorf("catching up read models: %w", err)
 	}
 	adminSecret, err := loadAdminSecret(cfg)
 	if err != nil {
-		st.Close()
 		return nil, err
 	}
-	cmd := commands.New(st.Events, runner)
-	runner.OnApplied(cmd.InvalidateCollections)
-	auth, err := openAuth(cfg, st, cmd, runner, apps)
+	// Commands write through a router over the cells: an app that brings
+	// its own MongoDB has its log there.
+	cmd := commands.New(st.Events, runner) // both replaced by the cell routers below
+	auth, err := openAuth(cfg, cmd, apps)
 	if err != nil {
-		st.Close()
 		return nil, err
+	}
+	cs := newCells(cfg, def, apps, auth.sealer)
+	n := &Node{cfg: cfg, stores: st, runner: runner, cmd: cmd, auth: auth, cells: cs}
+	events, reads := cs.eventsRouter(), cs.readsRouter()
+	cmd.Events, cmd.Projections = events, cs
+	if nudges != nil {
+		cs.wrap = func(s eventstore.Store) eventstore.Store { return announcing{s, nudges} }
+		if err := nudges.Subscribe(cs.ctx, func(int64) { cs.nudge() }); err != nil {
+			return n, err
+		}
 	}
 
 	// Committed events reach the realtime hub through the bus, after the
-	// projections applied them. The hub subscribes before the runner starts
-	// following, so it misses nothing after the catch-up position.
+	// projections of their cell applied them. The hub subscribes before any
+	// runner starts following, so it misses nothing after the catch-up.
 	b := bus.NewInProcess(cfg.Log)
-	runner.OnApplied(b.Publish)
 	var api *transport.API
-	hub := realtime.New(cfg.Realtime, st.Events, runner.Position, realtime.AuthFunc(func(ctx context.Context, appID, key, tok string) (*realtime.Principal, error) {
+	hub := realtime.New(cfg.Realtime, events, cs.head, realtime.AuthFunc(func(ctx context.Context, appID, key, tok string) (*realtime.Principal, error) {
 		return api.RealtimeAuth().Authenticate(ctx, appID, key, tok)
 	}), cmd, cfg.Log)
-	hub.SetPosition(runner.Position())
 	busCtx, stopBus := context.WithCancel(context.Background())
 	if err := b.Subscribe(busCtx, hub.Dispatch); err != nil {
 		stopBus()
-		st.Close()
-		return nil, err
+		return n, err
 	}
+	n.Hub, n.bus, n.stopBus = hub, b, stopBus
+	cs.setup = func(c *cell, suffix string) {
+		c.runner.OnApplied(cmd.InvalidateCollections)
+		c.runner.OnApplied(projections.IndexCollections(c.reads, func(err error) { cfg.Log.Warn("creating read-model index failed", "err", err) }))
+		c.workers = auth.workers(c, suffix)
+		c.runner.OnApplied(b.Publish)
+	}
+	cs.setup(def, "")
+	runner.OnApplied(cs.openOnCreate)
+
 	api = transport.New(transport.Config{MaxBodyBytes: cfg.MaxBodyBytes, LogRequests: cfg.LogRequests, AdminSecret: adminSecret},
-		transport.Deps{Commands: cmd, Events: st.Events, Reads: st.Reads, Runner: runner, Apps: apps, Hub: hub, Log: cfg.Log, Ready: runner.Healthy,
+		transport.Deps{Commands: cmd, Events: events, Reads: reads, Rebuild: cs.rebuildApp, Apps: apps, Hub: hub, Log: cfg.Log, Ready: runner.Healthy,
 			Tokens: auth.tokens, Auth: auth.deps})
-	return &Node{cfg: cfg, stores: st, runner: runner, cmd: cmd, API: api, Hub: hub, bus: b, stopBus: stopBus, auth: auth}, nil
+	n.API = api
+	return n, nil
 }
 
 // Commands returns the node's command service (tests and tools).
@@ -316,6 +338,7 @@ func (n *Node) Addr() string { return n.ln.Addr().String() }
 func (n *Node) Serve(ctx context.Context) error {
 	if n.ln == nil {
 		if err := n.Listen(); err != nil {
+			n.cells.close()
 			n.stores.Close()
 			return err
 		}
@@ -326,7 +349,7 @@ func (n *Node) Serve(ctx context.Context) error {
 		defer close(runnerDone)
 		_ = n.runner.Run(rctx)
 	}()
-	mailDone := n.auth.run(rctx)
+	mailDone := n.cells.def.workers.run(rctx)
 	n.srv = &http.Server{Handler: n.API.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
 		ErrorLog: slog.NewLogLogger(n.cfg.Log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
@@ -346,6 +369,9 @@ func (n *Node) Serve(ctx context.Context) error {
 	stopRunner()
 	<-runnerDone
 	<-mailDone
+	if e := n.cells.close(); e != nil && err == nil {
+		err = e
+	}
 	n.stopBus()
 	_ = n.bus.Close()
 	if e := n.stores.Close(); e != nil && err == nil {

@@ -58,7 +58,7 @@ func appView(app *domain.App) map[string]any {
 		"app_id": app.ID, "name": app.Name, "publishable_key": app.PublishableKey,
 		"access_mode": app.AccessMode, "access_token_ttl": app.AccessTTL, "refresh_token_ttl_days": app.RefreshDays,
 		"post_auth_url": nullIfEmpty(app.PostAuthURL), "site_url": nullIfEmpty(app.SiteURL),
-		"byo_mongodb": app.MongoURI != "", "created_at": app.CreatedAt,
+		"byo_mongodb": app.MongoURISealed != "", "created_at": app.CreatedAt,
 	}
 }
 
@@ -122,7 +122,7 @@ func (a *API) adminReplay(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	res, err := projections.RebuildApp(r.Context(), a.events, a.reads, a.runner, appID)
+	res, err := a.rebuild(r.Context(), appID)
 	if err != nil {
 		writeError(w, r, err)
 		return

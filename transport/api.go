@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 
@@ -29,7 +30,7 @@ type API struct {
 	cmd     *commands.Service
 	events  eventstore.Store
 	reads   readstore.Store
-	runner  *projections.Runner
+	rebuild func(ctx context.Context, appID string) (*projections.RebuildResult, error)
 	apps    *projections.Apps
 	docs    projections.Documents
 	tokens  TokenVerifier
@@ -47,9 +48,10 @@ type Deps struct {
 	Commands *commands.Service
 	Events   eventstore.Store
 	Reads    readstore.Store
-	Runner   *projections.Runner
-	Apps     *projections.Apps
-	Log      *slog.Logger
+	// Rebuild rebuilds one app's read models (admin replay).
+	Rebuild func(ctx context.Context, appID string) (*projections.RebuildResult, error)
+	Apps    *projections.Apps
+	Log     *slog.Logger
 	// Tokens verifies end-user access tokens; nil accepts none.
 	Tokens TokenVerifier
 	// Auth serves the end-user auth routes (/auth/{app_id}/..., /api/userAuth/...);
@@ -74,7 +76,7 @@ func New(cfg Config, d Deps) *API {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
-	a := &API{cfg: cfg, log: d.Log, cmd: d.Commands, events: d.Events, reads: d.Reads, runner: d.Runner, apps: d.Apps,
+	a := &API{cfg: cfg, log: d.Log, cmd: d.Commands, events: d.Events, reads: d.Reads, rebuild: d.Rebuild, apps: d.Apps,
 		docs: projections.Documents{Reads: d.Reads}, tokens: d.Tokens, hub: d.Hub, metrics: newMetrics(reg), reg: reg, ready: d.Ready}
 	a.auth, a.limits = d.Auth, newLimiter(d.Auth.Limits)
 	a.routes()

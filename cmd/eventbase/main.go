@@ -19,7 +19,6 @@ import (
 
 	"github.com/eventbase/eventbase/bench"
 	"github.com/eventbase/eventbase/commands"
-	"github.com/eventbase/eventbase/projections"
 	"github.com/eventbase/eventbase/server"
 	"github.com/schollz/progressbar/v3"
 )
@@ -157,12 +156,7 @@ func apps(ctx context.Context, cfg server.Config, args []string, stdout io.Write
 	if name == "" {
 		return usageError("apps create: NAME is required")
 	}
-	events, err := server.OpenEvents(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer events.Close()
-	created, err := commands.New(events, nil).CreateApp(ctx, commands.Meta{Actor: "cli"}, name, *mongoURI)
+	created, err := server.CreateApp(ctx, cfg, name, *mongoURI)
 	if err != nil {
 		return err
 	}
@@ -209,26 +203,15 @@ func replay(ctx context.Context, cfg server.Config, args []string, stdout, stder
 	if err := fs.Parse(args); err != nil {
 		return usageError(err.Error())
 	}
-	st, err := server.OpenStores(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	runner, _ := server.Projections(st, cfg.Log)
-	var res *projections.RebuildResult
-	if *appID != "" {
-		if _, err := runner.CatchUp(ctx, nil); err != nil {
-			return err
+	bar := progressbar.NewOptions64(-1, progressbar.OptionSetWriter(stderr), progressbar.OptionSetDescription("replaying"),
+		progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("events"),
+		progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
+	results, err := server.Replay(ctx, cfg, *appID, func(n int64) { _ = bar.Add64(n) })
+	_ = bar.Finish()
+	for _, res := range results {
+		if res == nil {
+			continue
 		}
-		res, err = projections.RebuildApp(ctx, st.Events, st.Reads, runner, *appID)
-	} else {
-		bar := progressbar.NewOptions64(-1, progressbar.OptionSetWriter(stderr), progressbar.OptionSetDescription("replaying"),
-			progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("events"),
-			progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
-		res, err = projections.Rebuild(ctx, st.Reads, runner, func(n int64) { _ = bar.Add64(n) })
-		_ = bar.Finish()
-	}
-	if res != nil {
 		fmt.Fprintf(stdout, "replayed %d events in %.2fs (%.0f events/s) into %d namespaces\n", res.Events, res.Seconds, res.EventsPerS, res.Namespaces)
 		if res.Verified {
 			fmt.Fprintln(stdout, "verified: rebuilt read models equal the previous ones")
