@@ -206,17 +206,8 @@ func (s *Service) UpdateDocument(ctx context.Context, m Meta, appID, coll, id st
 	}
 	var out map[string]any
 	err = retry(ctx, func() error {
-		d, _, err := s.LoadDocument(ctx, appID, coll, id)
+		d, err := s.loadForChange(ctx, appID, c, id, a, body, ifMatch)
 		if err != nil {
-			return err
-		}
-		if !d.Exists() {
-			return domain.ErrNotFound
-		}
-		if ifMatch != NoIfMatch && ifMatch != d.Version {
-			return domain.ErrStaleVersion
-		}
-		if err := c.AuthorizeChange(a, d.Doc, body); err != nil {
 			return err
 		}
 		changes, next, err := c.Update(d, body, replace, s.Now())
@@ -248,17 +239,8 @@ func (s *Service) DeleteDocument(ctx context.Context, m Meta, appID, coll, id st
 		return err
 	}
 	return retry(ctx, func() error {
-		d, _, err := s.LoadDocument(ctx, appID, coll, id)
+		d, err := s.loadForChange(ctx, appID, c, id, a, nil, ifMatch)
 		if err != nil {
-			return err
-		}
-		if !d.Exists() {
-			return domain.ErrNotFound
-		}
-		if ifMatch != NoIfMatch && ifMatch != d.Version {
-			return domain.ErrStaleVersion
-		}
-		if err := c.AuthorizeChange(a, d.Doc, nil); err != nil {
 			return err
 		}
 		changes, err := c.Delete(d)
@@ -274,6 +256,25 @@ func (s *Service) DeleteDocument(ctx context.Context, m Meta, appID, coll, id st
 		s.releaseAll(ctx, m, appID, c, id, freedValues(c, d.Doc, nil))
 		return nil
 	})
+}
+
+// loadForChange loads a live document for an update (body) or a delete
+// (nil body) and checks If-Match and the caller's right to change it.
+func (s *Service) loadForChange(ctx context.Context, appID string, c *domain.Collection, id string, a domain.Access, body map[string]any, ifMatch int64) (*domain.Document, error) {
+	d, _, err := s.LoadDocument(ctx, appID, c.Name, id)
+	if err != nil {
+		return nil, err
+	}
+	if !d.Exists() {
+		return nil, domain.ErrNotFound
+	}
+	if ifMatch != NoIfMatch && ifMatch != d.Version {
+		return nil, domain.ErrStaleVersion
+	}
+	if err := c.AuthorizeChange(a, d.Doc, body); err != nil {
+		return nil, err
+	}
+	return d, nil
 }
 
 func (s *Service) existingCollection(ctx context.Context, appID, coll string, a domain.Access) (*domain.Collection, error) {

@@ -7,7 +7,6 @@ import (
 
 	"github.com/eventbase/eventbase/commands"
 	"github.com/eventbase/eventbase/projections"
-	"github.com/eventbase/eventbase/secret"
 )
 
 // CreateApp creates an app from the command line, beside a running node or
@@ -24,11 +23,7 @@ func CreateApp(ctx context.Context, cfg Config, name, mongoURI string) (*command
 			return nil, fmt.Errorf("--mongodb-uri: %w", err)
 		}
 		c.close()
-		key, err := loadMasterKey(cfg)
-		if err != nil {
-			return nil, err
-		}
-		sealer, err := secret.NewSealer(key)
+		sealer, err := loadSealer(cfg)
 		if err != nil {
 			return nil, err
 		}
@@ -56,11 +51,7 @@ func Replay(ctx context.Context, cfg Config, appID string, progress func(int64))
 	if _, err := runner.CatchUp(ctx, nil); err != nil {
 		return nil, err
 	}
-	key, err := loadMasterKey(cfg)
-	if err != nil {
-		return nil, err
-	}
-	sealer, err := secret.NewSealer(key)
+	sealer, err := loadSealer(cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -40,11 +40,7 @@ type authParts struct {
 }
 
 func openAuth(cfg Config, cmd *commands.Service, apps *projections.Apps) (*authParts, error) {
-	key, err := loadMasterKey(cfg)
-	if err != nil {
-		return nil, err
-	}
-	sealer, err := secret.NewSealer(key)
+	sealer, err := loadSealer(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -137,6 +133,15 @@ func (w *workers) run(ctx context.Context) <-chan struct{} {
 	go func() { defer wg.Done(); _ = w.hooks.Run(ctx) }()
 	go func() { wg.Wait(); close(done) }()
 	return done
+}
+
+// loadSealer returns the sealer of the node's master key.
+func loadSealer(cfg Config) (*secret.Sealer, error) {
+	key, err := loadMasterKey(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return secret.NewSealer(key)
 }
 
 // loadMasterKey returns the key that seals signing keys and codes in the

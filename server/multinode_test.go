@@ -41,10 +41,10 @@ func TestTwoNodesFanOutOverNATS(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	c := dialWS(t, b, "/v1/"+app.AppID+"/realtime?apikey="+app.SecretKey)
-	c.expect("authenticated")
-	c.send(map[string]any{"type": "subscribe", "id": "e", "collection": "events"})
-	c.expect("subscribed")
+	c := b.DialWS(t, "/v1/"+app.AppID+"/realtime?apikey="+app.SecretKey)
+	c.Expect("authenticated")
+	c.Send(map[string]any{"type": "subscribe", "id": "e", "collection": "events"})
+	c.Expect("subscribed")
 
 	const n = 50
 	var lat []time.Duration
@@ -52,12 +52,12 @@ func TestTwoNodesFanOutOverNATS(t *testing.T) {
 	for i := 0; i < n; i++ {
 		sent := time.Now()
 		a.Do(t, "POST", "/v1/"+app.AppID+"/events", sk, map[string]any{"n": i}).Status(t, 201)
-		m := c.expect("change")
+		m := c.Expect("change")
 		if i == 0 && m["doc"].(map[string]any)["n"] == -1.0 {
 			// Node B may not have applied the seed when the client
 			// subscribed (it starts from B's own position): it then
 			// arrives first, once.
-			m = c.expect("change")
+			m = c.Expect("change")
 		}
 		lat = append(lat, time.Since(sent))
 		if got := m["doc"].(map[string]any)["n"]; got != float64(i) {
@@ -77,7 +77,7 @@ func TestTwoNodesFanOutOverNATS(t *testing.T) {
 	// Writes through B are read back through B at once, and seen by A.
 	id := b.Do(t, "POST", "/v1/"+app.AppID+"/events", sk, map[string]any{"n": 1000}).Status(t, 201).String(t, "_id")
 	b.Do(t, "GET", "/v1/"+app.AppID+"/events/"+id, sk, nil).Status(t, 200)
-	c.expect("change")
+	c.Expect("change")
 	deadline = time.Now().Add(5 * time.Second)
 	for a.Do(t, "GET", "/v1/"+app.AppID+"/events/"+id, sk, nil).Code != 200 {
 		if time.Now().After(deadline) {

@@ -82,24 +82,24 @@ func testRealtimeLimits(t *testing.T) {
 	s := start(t, server.Config{Realtime: realtime.Config{MaxSubscriptions: 3, MaxMessageBytes: 1024, PingInterval: 100 * time.Millisecond}})
 	app := s.CreateApp(t, "limits")
 	s.Do(t, "POST", "/v1/"+app.AppID+"/c", ebtest.H{"x-api-key": app.SecretKey}, map[string]any{"x": 1}).Status(t, 201)
-	c := dialWS(t, s, "/v1/"+app.AppID+"/realtime?apikey="+app.SecretKey)
-	c.expect("authenticated")
+	c := s.DialWS(t, "/v1/"+app.AppID+"/realtime?apikey="+app.SecretKey)
+	c.Expect("authenticated")
 	for i := 0; i < 3; i++ {
-		c.send(map[string]any{"type": "subscribe", "id": fmt.Sprint(i), "collection": "c"})
-		c.expect("subscribed")
+		c.Send(map[string]any{"type": "subscribe", "id": fmt.Sprint(i), "collection": "c"})
+		c.Expect("subscribed")
 	}
-	c.send(map[string]any{"type": "subscribe", "id": "3", "collection": "c"})
-	if e := c.expect("error"); e["error"] != "too many subscriptions on this connection" {
+	c.Send(map[string]any{"type": "subscribe", "id": "3", "collection": "c"})
+	if e := c.Expect("error"); e["error"] != "too many subscriptions on this connection" {
 		t.Fatalf("fourth subscription: %v", e)
 	}
-	c.send(map[string]any{"type": "subscribe", "id": "0", "collection": "c"})
-	if e := c.expect("error"); e["error"] != "subscription id already in use" {
+	c.Send(map[string]any{"type": "subscribe", "id": "0", "collection": "c"})
+	if e := c.Expect("error"); e["error"] != "subscription id already in use" {
 		t.Fatalf("duplicate id: %v", e)
 	}
-	c.send(map[string]any{"type": "subscribe", "id": "big", "collection": "c", "filter": map[string]any{"x": strings.Repeat("y", 2000)}})
-	_ = c.ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	c.Send(map[string]any{"type": "subscribe", "id": "big", "collection": "c", "filter": map[string]any{"x": strings.Repeat("y", 2000)}})
+	_ = c.WS.SetReadDeadline(time.Now().Add(5 * time.Second))
 	for {
-		_, _, err := c.ws.ReadMessage()
+		_, _, err := c.WS.ReadMessage()
 		if err == nil {
 			continue
 		}
@@ -121,11 +121,11 @@ func testRealtimeLimits(t *testing.T) {
 		}
 	}
 	waitConns(0, "the closed connection was not freed")
-	d := dialWS(t, s, "/v1/"+app.AppID+"/realtime?apikey="+app.SecretKey)
-	d.ws.SetPingHandler(func(string) error { return nil }) // never pong
+	d := s.DialWS(t, "/v1/"+app.AppID+"/realtime?apikey="+app.SecretKey)
+	d.WS.SetPingHandler(func(string) error { return nil }) // never pong
 	go func() {
 		for {
-			if _, _, err := d.ws.ReadMessage(); err != nil {
+			if _, _, err := d.WS.ReadMessage(); err != nil {
 				return
 			}
 		}

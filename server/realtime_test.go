@@ -12,70 +12,6 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-type wsClient struct {
-	t  *testing.T
-	ws *websocket.Conn
-}
-
-func dialWS(t *testing.T, s *ebtest.Server, path string) *wsClient {
-	t.Helper()
-	url := "ws" + strings.TrimPrefix(s.URL, "http") + path
-	ws, resp, err := websocket.DefaultDialer.Dial(url, nil)
-	if err != nil {
-		code := 0
-		if resp != nil {
-			code = resp.StatusCode
-		}
-		t.Fatalf("dial %s: %v (HTTP %d)", path, err, code)
-	}
-	t.Cleanup(func() { ws.Close() })
-	return &wsClient{t: t, ws: ws}
-}
-
-func (c *wsClient) send(v any) {
-	c.t.Helper()
-	if err := c.ws.WriteJSON(v); err != nil {
-		c.t.Fatalf("ws write: %v", err)
-	}
-}
-
-// next reads the next message, failing after a timeout.
-func (c *wsClient) next(timeout time.Duration) map[string]any {
-	c.t.Helper()
-	_ = c.ws.SetReadDeadline(time.Now().Add(timeout))
-	var m map[string]any
-	if err := c.ws.ReadJSON(&m); err != nil {
-		c.t.Fatalf("ws read: %v", err)
-	}
-	return m
-}
-
-// expect reads until a message of type typ arrives.
-func (c *wsClient) expect(typ string) map[string]any {
-	c.t.Helper()
-	for {
-		m := c.next(5 * time.Second)
-		if m["type"] == typ {
-			return m
-		}
-		if typ != "error" && m["type"] == "error" {
-			c.t.Fatalf("got error while waiting for %s: %v", typ, m)
-		}
-	}
-}
-
-// silent waits d, then asserts that nothing arrived in the meantime: the
-// answer to a ping is the next message. (A read timeout would break the
-// connection, so it is not used.)
-func (c *wsClient) silent(d time.Duration) {
-	c.t.Helper()
-	time.Sleep(d)
-	c.send(map[string]any{"type": "ping"})
-	if m := c.next(5 * time.Second); m["type"] != "pong" {
-		c.t.Fatalf("unexpected message %v", m)
-	}
-}
-
 func testRealtimeProtocolFilterAndIsolation(t *testing.T) {
 	s := start(t, server.Config{})
 	app := s.CreateApp(t, "rt")
@@ -85,51 +21,51 @@ func testRealtimeProtocolFilterAndIsolation(t *testing.T) {
 	s.Do(t, "POST", base, sk, map[string]any{"title": "seed", "price": 1}).Status(t, 201)
 	s.Do(t, "POST", "/v1/"+other.AppID+"/posts", ebtest.H{"x-api-key": other.SecretKey}, map[string]any{"title": "seed"}).Status(t, 201)
 
-	c := dialWS(t, s, "/v1/"+app.AppID+"/realtime?apikey="+app.PublishableKey)
-	c.expect("authenticated")
-	c.send(map[string]any{"type": "subscribe", "id": "s1", "collection": "posts", "filter": map[string]any{"price": map[string]any{"$gte": 10}}})
-	sub := c.expect("subscribed")
+	c := s.DialWS(t, "/v1/"+app.AppID+"/realtime?apikey="+app.PublishableKey)
+	c.Expect("authenticated")
+	c.Send(map[string]any{"type": "subscribe", "id": "s1", "collection": "posts", "filter": map[string]any{"price": map[string]any{"$gte": 10}}})
+	sub := c.Expect("subscribed")
 	if sub["id"] != "s1" {
 		t.Fatalf("subscribed %v", sub)
 	}
-	o := dialWS(t, s, "/v1/"+other.AppID+"/realtime?apikey="+other.SecretKey)
-	o.expect("authenticated")
-	o.send(map[string]any{"type": "subscribe", "id": "x", "collection": "posts"})
-	o.expect("subscribed")
+	o := s.DialWS(t, "/v1/"+other.AppID+"/realtime?apikey="+other.SecretKey)
+	o.Expect("authenticated")
+	o.Send(map[string]any{"type": "subscribe", "id": "x", "collection": "posts"})
+	o.Expect("subscribed")
 
 	s.Do(t, "POST", base, sk, map[string]any{"title": "cheap", "price": 5}).Status(t, 201)
 	id := s.Do(t, "POST", base, sk, map[string]any{"title": "dear", "price": 50}).Status(t, 201).String(t, "_id")
-	ch := c.expect("change")
+	ch := c.Expect("change")
 	if ch["id"] != "s1" || ch["op"] != "insert" || ch["collection"] != "posts" || ch["doc"].(map[string]any)["title"] != "dear" || ch["position"].(float64) <= sub["position"].(float64) || ch["ts"] == "" {
 		t.Fatalf("change %v", ch)
 	}
 	s.Do(t, "PATCH", base+"/"+id, sk, map[string]any{"price": 60}).Status(t, 200)
-	if u := c.expect("change"); u["op"] != "update" || u["doc"].(map[string]any)["price"] != 60.0 {
+	if u := c.Expect("change"); u["op"] != "update" || u["doc"].(map[string]any)["price"] != 60.0 {
 		t.Fatalf("update %v", u)
 	}
 	s.Do(t, "DELETE", base+"/"+id, sk, nil).Status(t, 200)
-	if d := c.expect("change"); d["op"] != "delete" || d["doc"].(map[string]any)["_id"] != id {
+	if d := c.Expect("change"); d["op"] != "delete" || d["doc"].(map[string]any)["_id"] != id {
 		t.Fatalf("delete %v", d)
 	}
 	// The other app's subscriber saw none of it.
-	o.silent(300 * time.Millisecond)
+	o.Silent(300 * time.Millisecond)
 
-	c.send(map[string]any{"type": "unsubscribe", "id": "s1"})
-	c.expect("unsubscribed")
+	c.Send(map[string]any{"type": "unsubscribe", "id": "s1"})
+	c.Expect("unsubscribed")
 	s.Do(t, "POST", base, sk, map[string]any{"title": "after", "price": 99}).Status(t, 201)
-	c.silent(300 * time.Millisecond)
+	c.Silent(300 * time.Millisecond)
 
 	// Protocol errors.
-	c.send(map[string]any{"type": "subscribe", "id": "bad", "collection": "posts", "filter": map[string]any{"$where": "1"}})
-	if e := c.expect("error"); e["id"] != "bad" || !strings.Contains(e["error"].(string), "$where") {
+	c.Send(map[string]any{"type": "subscribe", "id": "bad", "collection": "posts", "filter": map[string]any{"$where": "1"}})
+	if e := c.Expect("error"); e["id"] != "bad" || !strings.Contains(e["error"].(string), "$where") {
 		t.Fatalf("bad filter %v", e)
 	}
-	c.send(map[string]any{"type": "subscribe", "id": "nope", "collection": "ghosts"})
-	if e := c.expect("error"); e["error"] != "Collection not found" {
+	c.Send(map[string]any{"type": "subscribe", "id": "nope", "collection": "ghosts"})
+	if e := c.Expect("error"); e["error"] != "Collection not found" {
 		t.Fatalf("missing collection %v", e)
 	}
-	c.send(map[string]any{"type": "launch"})
-	if e := c.expect("error"); e["error"] != "unknown message type" {
+	c.Send(map[string]any{"type": "launch"})
+	if e := c.Expect("error"); e["error"] != "unknown message type" {
 		t.Fatalf("unknown type %v", e)
 	}
 }
@@ -140,34 +76,34 @@ func testRealtimeAuthMessageAndAccessMode(t *testing.T) {
 	sk := ebtest.H{"x-api-key": app.SecretKey}
 	s.Do(t, "POST", "/v1/"+app.AppID+"/posts", sk, map[string]any{"a": 1}).Status(t, 201)
 	// urBackend dialect: first message auth.
-	u := dialWS(t, s, "/api/realtime")
-	u.send(map[string]any{"type": "subscribe", "id": "s", "collection": "posts"})
-	if e := u.expect("error"); e["error"] != "Authentication required" {
+	u := s.DialWS(t, "/api/realtime")
+	u.Send(map[string]any{"type": "subscribe", "id": "s", "collection": "posts"})
+	if e := u.Expect("error"); e["error"] != "Authentication required" {
 		t.Fatalf("unauthenticated subscribe %v", e)
 	}
-	u.send(map[string]any{"type": "auth", "apikey": app.PublishableKey})
-	u.expect("authenticated")
-	u.send(map[string]any{"type": "subscribe", "id": "s", "collection": "posts"})
-	u.expect("subscribed")
+	u.Send(map[string]any{"type": "auth", "apikey": app.PublishableKey})
+	u.Expect("authenticated")
+	u.Send(map[string]any{"type": "subscribe", "id": "s", "collection": "posts"})
+	u.Expect("subscribed")
 	s.Do(t, "POST", "/v1/"+app.AppID+"/posts", sk, map[string]any{"a": 2}).Status(t, 201)
-	u.expect("change")
+	u.Expect("change")
 
-	bad := dialWS(t, s, "/api/realtime?apikey=pk_live_wrong")
-	_ = bad.ws.SetReadDeadline(time.Now().Add(5 * time.Second))
-	_, _, err := bad.ws.ReadMessage()
+	bad := s.DialWS(t, "/api/realtime?apikey=pk_live_wrong")
+	_ = bad.WS.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, _, err := bad.WS.ReadMessage()
 	if ce, ok := err.(*websocket.CloseError); !ok || ce.Code != 4401 || ce.Text != "API key is expired or invalid." {
 		t.Fatalf("bad key close: %v", err)
 	}
 
 	s.Do(t, "PATCH", "/v1/"+app.AppID+"/config/access-mode", sk, map[string]any{"access_mode": "authenticated"}).Status(t, 200)
-	anon := dialWS(t, s, "/v1/"+app.AppID+"/realtime?apikey="+app.PublishableKey)
-	_ = anon.ws.SetReadDeadline(time.Now().Add(5 * time.Second))
-	_, _, err = anon.ws.ReadMessage()
+	anon := s.DialWS(t, "/v1/"+app.AppID+"/realtime?apikey="+app.PublishableKey)
+	_ = anon.WS.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, _, err = anon.WS.ReadMessage()
 	if ce, ok := err.(*websocket.CloseError); !ok || ce.Code != 4401 || ce.Text != "Authentication required" {
 		t.Fatalf("anonymous in authenticated mode: %v", err)
 	}
-	priv := dialWS(t, s, "/v1/"+app.AppID+"/realtime?apikey="+app.SecretKey)
-	priv.expect("authenticated")
+	priv := s.DialWS(t, "/v1/"+app.AppID+"/realtime?apikey="+app.SecretKey)
+	priv.Expect("authenticated")
 }
 
 // TestRealtimeResumeWithoutGapsOrDuplicates drops a client in the middle of
@@ -180,10 +116,10 @@ func testRealtimeResumeWithoutGapsOrDuplicates(t *testing.T) {
 	s.Do(t, "POST", base, sk, map[string]any{"n": -1}).Status(t, 201)
 
 	const total = 300
-	c := dialWS(t, s, "/v1/"+app.AppID+"/realtime?apikey="+app.SecretKey)
-	c.expect("authenticated")
-	c.send(map[string]any{"type": "subscribe", "id": "t", "collection": "ticks"})
-	c.expect("subscribed")
+	c := s.DialWS(t, "/v1/"+app.AppID+"/realtime?apikey="+app.SecretKey)
+	c.Expect("authenticated")
+	c.Send(map[string]any{"type": "subscribe", "id": "t", "collection": "ticks"})
+	c.Expect("subscribed")
 
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -200,22 +136,22 @@ func testRealtimeResumeWithoutGapsOrDuplicates(t *testing.T) {
 	seen := map[float64]bool{}
 	var last float64
 	for len(seen) < 60 {
-		m := c.expect("change")
+		m := c.Expect("change")
 		n := m["doc"].(map[string]any)["n"].(float64)
 		seen[n] = true
 		last = m["position"].(float64)
 	}
-	c.ws.Close() // drop mid-burst
+	c.WS.Close() // drop mid-burst
 
-	r := dialWS(t, s, "/v1/"+app.AppID+"/realtime?apikey="+app.SecretKey)
-	r.expect("authenticated")
-	r.send(map[string]any{"type": "subscribe", "id": "t", "collection": "ticks", "since": last})
-	if sub := r.expect("subscribed"); sub["position"] != last {
+	r := s.DialWS(t, "/v1/"+app.AppID+"/realtime?apikey="+app.SecretKey)
+	r.Expect("authenticated")
+	r.Send(map[string]any{"type": "subscribe", "id": "t", "collection": "ticks", "since": last})
+	if sub := r.Expect("subscribed"); sub["position"] != last {
 		t.Fatalf("resumed at %v, want %v", sub["position"], last)
 	}
 	prev := last
 	for len(seen) < total {
-		m := r.expect("change")
+		m := r.Expect("change")
 		pos := m["position"].(float64)
 		if pos <= prev {
 			t.Fatalf("position %v after %v: duplicate or out of order", pos, prev)
@@ -228,7 +164,7 @@ func testRealtimeResumeWithoutGapsOrDuplicates(t *testing.T) {
 		seen[n] = true
 	}
 	wg.Wait()
-	r.silent(300 * time.Millisecond)
+	r.Silent(300 * time.Millisecond)
 	for i := 0; i < total; i++ {
 		if !seen[float64(i)] {
 			t.Fatalf("n=%d never delivered", i)
@@ -242,14 +178,14 @@ func testRealtimeSlowConsumerIsCutOff(t *testing.T) {
 	sk := ebtest.H{"x-api-key": app.SecretKey}
 	base := "/v1/" + app.AppID + "/blobs"
 	s.Do(t, "POST", base, sk, map[string]any{"x": 0}).Status(t, 201)
-	slow := dialWS(t, s, "/v1/"+app.AppID+"/realtime?apikey="+app.SecretKey)
-	slow.expect("authenticated")
-	slow.send(map[string]any{"type": "subscribe", "id": "b", "collection": "blobs"})
-	slow.expect("subscribed")
-	fast := dialWS(t, s, "/v1/"+app.AppID+"/realtime?apikey="+app.SecretKey)
-	fast.expect("authenticated")
-	fast.send(map[string]any{"type": "subscribe", "id": "b", "collection": "blobs"})
-	fast.expect("subscribed")
+	slow := s.DialWS(t, "/v1/"+app.AppID+"/realtime?apikey="+app.SecretKey)
+	slow.Expect("authenticated")
+	slow.Send(map[string]any{"type": "subscribe", "id": "b", "collection": "blobs"})
+	slow.Expect("subscribed")
+	fast := s.DialWS(t, "/v1/"+app.AppID+"/realtime?apikey="+app.SecretKey)
+	fast.Expect("authenticated")
+	fast.Send(map[string]any{"type": "subscribe", "id": "b", "collection": "blobs"})
+	fast.Expect("subscribed")
 
 	// The slow client reads one message every 100 ms; large changes fill its
 	// socket buffers and then its bounded queue. The fast one keeps
@@ -257,8 +193,8 @@ func testRealtimeSlowConsumerIsCutOff(t *testing.T) {
 	closed := make(chan error, 1)
 	go func() {
 		for {
-			_ = slow.ws.SetReadDeadline(time.Now().Add(30 * time.Second))
-			if _, _, err := slow.ws.ReadMessage(); err != nil {
+			_ = slow.WS.SetReadDeadline(time.Now().Add(30 * time.Second))
+			if _, _, err := slow.WS.ReadMessage(); err != nil {
 				closed <- err
 				return
 			}
@@ -270,7 +206,7 @@ func testRealtimeSlowConsumerIsCutOff(t *testing.T) {
 	for i := 0; i < 200; i++ {
 		s.Do(t, "POST", base, sk, map[string]any{"x": i, "pad": payload}).Status(t, 201)
 		for {
-			m := fast.next(5 * time.Second)
+			m := fast.Next(5 * time.Second)
 			if m["type"] == "change" {
 				got++
 				break

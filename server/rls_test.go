@@ -149,31 +149,31 @@ func testRealtimeRLSDelivery(t *testing.T) {
 	_, bob := user(t, s, app.AppID, "bob@example.com")
 	s.Do(t, "PUT", v1+"/config/collections/diary", sk, map[string]any{"rls": map[string]any{"enabled": true, "mode": "private", "owner_field": "ownerId"}}).Status(t, 200)
 
-	anon := dialWS(t, s, v1+"/realtime?apikey="+app.PublishableKey)
-	anon.expect("authenticated")
-	anon.send(map[string]any{"type": "subscribe", "id": "d", "collection": "diary"})
-	if e := anon.expect("error"); e["error"] != "Authentication required" {
+	anon := s.DialWS(t, v1+"/realtime?apikey="+app.PublishableKey)
+	anon.Expect("authenticated")
+	anon.Send(map[string]any{"type": "subscribe", "id": "d", "collection": "diary"})
+	if e := anon.Expect("error"); e["error"] != "Authentication required" {
 		t.Fatalf("anonymous private subscribe: %v", e)
 	}
-	a := dialWS(t, s, v1+"/realtime?apikey="+app.PublishableKey+"&token="+alice)
-	a.expect("authenticated")
-	a.send(map[string]any{"type": "subscribe", "id": "d", "collection": "diary"})
-	a.expect("subscribed")
-	b := dialWS(t, s, v1+"/realtime?apikey="+app.PublishableKey+"&token="+bob)
-	b.expect("authenticated")
-	b.send(map[string]any{"type": "subscribe", "id": "d", "collection": "diary"})
-	b.expect("subscribed")
+	a := s.DialWS(t, v1+"/realtime?apikey="+app.PublishableKey+"&token="+alice)
+	a.Expect("authenticated")
+	a.Send(map[string]any{"type": "subscribe", "id": "d", "collection": "diary"})
+	a.Expect("subscribed")
+	b := s.DialWS(t, v1+"/realtime?apikey="+app.PublishableKey+"&token="+bob)
+	b.Expect("authenticated")
+	b.Send(map[string]any{"type": "subscribe", "id": "d", "collection": "diary"})
+	b.Expect("subscribed")
 
 	aliceAuth := ebtest.H{"x-api-key": app.PublishableKey, "Authorization": "Bearer " + alice}
 	id := s.Do(t, "POST", v1+"/diary", aliceAuth, map[string]any{"text": "alice only"}).Status(t, 201).String(t, "_id")
 	s.Do(t, "PATCH", v1+"/diary/"+id, aliceAuth, map[string]any{"text": "alice only, edited"}).Status(t, 200)
 	s.Do(t, "DELETE", v1+"/diary/"+id, aliceAuth, nil).Status(t, 200)
 	for _, op := range []string{"insert", "update", "delete"} {
-		if m := a.expect("change"); m["op"] != op || m["doc"].(map[string]any)["_id"] != id {
+		if m := a.Expect("change"); m["op"] != op || m["doc"].(map[string]any)["_id"] != id {
 			t.Fatalf("alice %s: %v", op, m)
 		}
 	}
-	b.silent(300 * time.Millisecond)
+	b.Silent(300 * time.Millisecond)
 }
 
 func testRealtimeTokenExpiry(t *testing.T) {
@@ -183,17 +183,17 @@ func testRealtimeTokenExpiry(t *testing.T) {
 	v1 := "/v1/" + app.AppID
 	_, tok := user(t, s, app.AppID, "eve@example.com")
 	s.Do(t, "POST", v1+"/feed", sk, map[string]any{"n": 0}).Status(t, 201)
-	c := dialWS(t, s, v1+"/realtime?apikey="+app.PublishableKey+"&token="+tok)
-	c.expect("authenticated")
-	c.send(map[string]any{"type": "subscribe", "id": "f", "collection": "feed"})
-	c.expect("subscribed")
+	c := s.DialWS(t, v1+"/realtime?apikey="+app.PublishableKey+"&token="+tok)
+	c.Expect("authenticated")
+	c.Send(map[string]any{"type": "subscribe", "id": "f", "collection": "feed"})
+	c.Expect("subscribed")
 	s.Do(t, "POST", v1+"/feed", sk, map[string]any{"n": 1}).Status(t, 201)
-	c.expect("change")
+	c.Expect("change")
 	// Re-auth with an already expired token is refused with a close reason.
 	expired := forgeExpired(t, s, app.AppID)
-	c.send(map[string]any{"type": "auth", "token": expired, "apikey": app.PublishableKey})
-	_ = c.ws.SetReadDeadline(time.Now().Add(5 * time.Second))
-	_, _, err := c.ws.ReadMessage()
+	c.Send(map[string]any{"type": "auth", "token": expired, "apikey": app.PublishableKey})
+	_ = c.WS.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, _, err := c.WS.ReadMessage()
 	if err == nil || !strings.Contains(err.Error(), "invalid or expired token") {
 		t.Fatalf("expired token re-auth: %v", err)
 	}
@@ -216,26 +216,26 @@ func testRealtimeTokenExpiresMidConnection(t *testing.T) {
 	v1 := "/v1/" + app.AppID
 	s.Do(t, "POST", v1+"/feed", sk, map[string]any{"n": 0}).Status(t, 201)
 	_, tok := user(t, s, app.AppID, "eve@example.com")
-	c := dialWS(t, s, v1+"/realtime?apikey="+app.PublishableKey+"&token="+tok)
-	c.expect("authenticated")
-	c.send(map[string]any{"type": "subscribe", "id": "f", "collection": "feed"})
-	c.expect("subscribed")
+	c := s.DialWS(t, v1+"/realtime?apikey="+app.PublishableKey+"&token="+tok)
+	c.Expect("authenticated")
+	c.Send(map[string]any{"type": "subscribe", "id": "f", "collection": "feed"})
+	c.Expect("subscribed")
 	s.Do(t, "POST", v1+"/feed", sk, map[string]any{"n": 1}).Status(t, 201)
-	if m := c.expect("change"); m["doc"].(map[string]any)["n"] != 1.0 {
+	if m := c.Expect("change"); m["doc"].(map[string]any)["n"] != 1.0 {
 		t.Fatalf("before expiry: %v", m)
 	}
 	time.Sleep(3500 * time.Millisecond)
 	s.Do(t, "POST", v1+"/feed", sk, map[string]any{"n": 2}).Status(t, 201)
-	if e := c.next(5 * time.Second); e["type"] != "error" || !strings.HasPrefix(e["error"].(string), "token expired") {
+	if e := c.Next(5 * time.Second); e["type"] != "error" || !strings.HasPrefix(e["error"].(string), "token expired") {
 		t.Fatalf("after expiry: %v", e)
 	}
-	c.silent(200 * time.Millisecond)
+	c.Silent(200 * time.Millisecond)
 	// A fresh token (valid for 3 s more) resumes delivery.
 	_, fresh := user(t, s, app.AppID, "eve2@example.com")
-	c.send(map[string]any{"type": "auth", "apikey": app.PublishableKey, "token": fresh})
-	c.expect("authenticated")
+	c.Send(map[string]any{"type": "auth", "apikey": app.PublishableKey, "token": fresh})
+	c.Expect("authenticated")
 	s.Do(t, "POST", v1+"/feed", sk, map[string]any{"n": 3}).Status(t, 201)
-	if m := c.expect("change"); m["doc"].(map[string]any)["n"] != 3.0 {
+	if m := c.Expect("change"); m["doc"].(map[string]any)["n"] != 3.0 {
 		t.Fatalf("after re-auth: %v", m)
 	}
 }

@@ -175,13 +175,13 @@ func (a *API) urBackend(next http.HandlerFunc) http.HandlerFunc {
 
 // dataRoutes registers the Data API under sub with the dialect's resolver.
 func (a *API) dataRoutes(sub *mux.Router, resolve func(http.HandlerFunc) http.HandlerFunc) {
-	sub.HandleFunc("/{collection}", resolve(a.listDocuments)).Methods(http.MethodGet)
-	sub.HandleFunc("/{collection}", resolve(a.createDocument)).Methods(http.MethodPost)
-	sub.HandleFunc("/{collection}/{id}", resolve(a.getDocument)).Methods(http.MethodGet)
-	sub.HandleFunc("/{collection}/{id}", resolve(a.updateDocument(false))).Methods(http.MethodPatch)
-	sub.HandleFunc("/{collection}/{id}", resolve(a.updateDocument(true))).Methods(http.MethodPut)
-	sub.HandleFunc("/{collection}/{id}", resolve(a.deleteDocument)).Methods(http.MethodDelete)
-	sub.HandleFunc("/{collection}/{id}/history", resolve(a.documentHistory)).Methods(http.MethodGet)
+	sub.HandleFunc("/{collection}", resolve(handle(a.listDocuments))).Methods(http.MethodGet)
+	sub.HandleFunc("/{collection}", resolve(handle(a.createDocument))).Methods(http.MethodPost)
+	sub.HandleFunc("/{collection}/{id}", resolve(handle(a.getDocument))).Methods(http.MethodGet)
+	sub.HandleFunc("/{collection}/{id}", resolve(handle(a.updateDocument(false)))).Methods(http.MethodPatch)
+	sub.HandleFunc("/{collection}/{id}", resolve(handle(a.updateDocument(true)))).Methods(http.MethodPut)
+	sub.HandleFunc("/{collection}/{id}", resolve(handle(a.deleteDocument))).Methods(http.MethodDelete)
+	sub.HandleFunc("/{collection}/{id}/history", resolve(handle(a.documentHistory))).Methods(http.MethodGet)
 }
 
 // privileged lets only the secret key or an admin through.

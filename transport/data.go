@@ -97,22 +97,52 @@ func ifMatch(r *http.Request) (int64, error) {
 	return n, nil
 }
 
-func (a *API) listDocuments(w http.ResponseWriter, r *http.Request) {
-	c, err := dataCaller(r)
-	if err == nil {
-		err = a.doList(w, r, c)
-	}
-	if err != nil {
-		writeError(w, r, err)
+// handle adapts a handler that returns its error.
+func handle(fn func(w http.ResponseWriter, r *http.Request) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := fn(w, r); err != nil {
+			writeError(w, r, err)
+		}
 	}
 }
 
-func (a *API) doList(w http.ResponseWriter, r *http.Request, c *Caller) error {
-	name, err := collectionParam(r)
+// docTarget is what a Data API request is about.
+type docTarget struct {
+	caller     *Caller
+	collection string
+	id         string // "" on collection routes
+	ifMatch    int64  // commands.NoIfMatch when absent
+}
+
+// target checks the caller against the access mode and reads the
+// collection and, on document routes, the id and If-Match.
+func target(r *http.Request, withID bool) (docTarget, error) {
+	var t docTarget
+	var err error
+	if t.caller, err = dataCaller(r); err != nil {
+		return t, err
+	}
+	if t.collection, err = collectionParam(r); err != nil {
+		return t, err
+	}
+	t.ifMatch = commands.NoIfMatch
+	if withID {
+		if t.id, err = docIDParam(r); err != nil {
+			return t, err
+		}
+		if t.ifMatch, err = ifMatch(r); err != nil {
+			return t, err
+		}
+	}
+	return t, nil
+}
+
+func (a *API) listDocuments(w http.ResponseWriter, r *http.Request) error {
+	t, err := target(r, false)
 	if err != nil {
 		return err
 	}
-	ctx := r.Context()
+	c, name, ctx := t.caller, t.collection, r.Context()
 	coll, err := a.readableCollection(ctx, c.App.ID, name)
 	if err != nil {
 		return err
@@ -308,26 +338,12 @@ func castParam(v, typ string) []any {
 	return []any{v}
 }
 
-func (a *API) getDocument(w http.ResponseWriter, r *http.Request) {
-	if err := a.doGet(w, r); err != nil {
-		writeError(w, r, err)
-	}
-}
-
-func (a *API) doGet(w http.ResponseWriter, r *http.Request) error {
-	c, err := dataCaller(r)
+func (a *API) getDocument(w http.ResponseWriter, r *http.Request) error {
+	t, err := target(r, true)
 	if err != nil {
 		return err
 	}
-	name, err := collectionParam(r)
-	if err != nil {
-		return err
-	}
-	id, err := docIDParam(r)
-	if err != nil {
-		return err
-	}
-	ctx := r.Context()
+	c, name, id, ctx := t.caller, t.collection, t.id, r.Context()
 	if at := r.URL.Query().Get("at"); at != "" {
 		return a.documentAt(w, r, c, name, id, at)
 	}
@@ -396,58 +412,62 @@ func (a *API) documentAt(w http.ResponseWriter, r *http.Request, c *Caller, coll
 	return nil
 }
 
-func (a *API) documentHistory(w http.ResponseWriter, r *http.Request) {
-	err := func() error {
-		c := callerFrom(r.Context())
-		if !c.Privileged() {
-			return errSecretRequired
-		}
-		name, err := collectionParam(r)
-		if err != nil {
-			return err
-		}
-		id, err := docIDParam(r)
-		if err != nil {
-			return err
-		}
-		_, evs, err := a.cmd.LoadDocument(r.Context(), c.App.ID, name, id)
-		if err != nil {
-			return err
-		}
-		if len(evs) == 0 {
-			return errDocNotFound
-		}
-		out := make([]map[string]any, 0, len(evs))
-		for _, e := range evs {
-			var p domain.DocumentPayload
-			if err := json.Unmarshal(e.Payload, &p); err != nil {
-				return err
-			}
-			item := map[string]any{"version": e.Version, "type": e.Type, "time": e.Time, "actor": e.Actor, "position": e.Position, "doc": p.Doc}
-			if e.Type == domain.EventDocumentDeleted {
-				item["doc"] = nil
-			}
-			if p.Changes != nil {
-				item["changes"] = p.Changes
-				item["op"] = p.Op
-			}
-			out = append(out, item)
-		}
-		writeOK(w, r, http.StatusOK, out, "History fetched successfully")
-		return nil
-	}()
-	if err != nil {
-		writeError(w, r, err)
+func (a *API) documentHistory(w http.ResponseWriter, r *http.Request) error {
+	c := callerFrom(r.Context())
+	if !c.Privileged() {
+		return errSecretRequired
 	}
+	t, err := target(r, true)
+	if err != nil {
+		return err
+	}
+	_, evs, err := a.cmd.LoadDocument(r.Context(), c.App.ID, t.collection, t.id)
+	if err != nil {
+		return err
+	}
+	if len(evs) == 0 {
+		return errDocNotFound
+	}
+	out := make([]map[string]any, 0, len(evs))
+	for _, e := range evs {
+		var p domain.DocumentPayload
+		if err := json.Unmarshal(e.Payload, &p); err != nil {
+			return err
+		}
+		item := map[string]any{"version": e.Version, "type": e.Type, "time": e.Time, "actor": e.Actor, "position": e.Position, "doc": p.Doc}
+		if e.Type == domain.EventDocumentDeleted {
+			item["doc"] = nil
+		}
+		if p.Changes != nil {
+			item["changes"] = p.Changes
+			item["op"] = p.Op
+		}
+		out = append(out, item)
+	}
+	writeOK(w, r, http.StatusOK, out, "History fetched successfully")
+	return nil
 }
 
-func (a *API) createDocument(w http.ResponseWriter, r *http.Request) {
-	err := func() error {
-		c, err := dataCaller(r)
-		if err != nil {
-			return err
-		}
-		name, err := collectionParam(r)
+func (a *API) createDocument(w http.ResponseWriter, r *http.Request) error {
+	t, err := target(r, false)
+	if err != nil {
+		return err
+	}
+	body, err := a.decodeDocBody(w, r)
+	if err != nil {
+		return err
+	}
+	doc, err := a.cmd.CreateDocument(r.Context(), meta(r), t.caller.App.ID, t.collection, access(t.caller), body)
+	if err != nil {
+		return err
+	}
+	writeOK(w, r, http.StatusCreated, doc, "Document created successfully")
+	return nil
+}
+
+func (a *API) updateDocument(replace bool) func(w http.ResponseWriter, r *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		t, err := target(r, true)
 		if err != nil {
 			return err
 		}
@@ -455,81 +475,25 @@ func (a *API) createDocument(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		doc, err := a.cmd.CreateDocument(r.Context(), meta(r), c.App.ID, name, access(c), body)
+		doc, err := a.cmd.UpdateDocument(r.Context(), meta(r), t.caller.App.ID, t.collection, t.id, access(t.caller), body, replace, t.ifMatch)
 		if err != nil {
-			return err
-		}
-		writeOK(w, r, http.StatusCreated, doc, "Document created successfully")
-		return nil
-	}()
-	if err != nil {
-		writeError(w, r, err)
-	}
-}
-
-func (a *API) updateDocument(replace bool) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		err := func() error {
-			c, err := dataCaller(r)
-			if err != nil {
-				return err
-			}
-			name, err := collectionParam(r)
-			if err != nil {
-				return err
-			}
-			id, err := docIDParam(r)
-			if err != nil {
-				return err
-			}
-			im, err := ifMatch(r)
-			if err != nil {
-				return err
-			}
-			body, err := a.decodeDocBody(w, r)
-			if err != nil {
-				return err
-			}
-			doc, err := a.cmd.UpdateDocument(r.Context(), meta(r), c.App.ID, name, id, access(c), body, replace, im)
-			if err != nil {
-				return notFoundDoc(err)
-			}
-			writeOK(w, r, http.StatusOK, doc, "Document updated successfully")
-			return nil
-		}()
-		if err != nil {
-			writeError(w, r, err)
-		}
-	}
-}
-
-func (a *API) deleteDocument(w http.ResponseWriter, r *http.Request) {
-	err := func() error {
-		c, err := dataCaller(r)
-		if err != nil {
-			return err
-		}
-		name, err := collectionParam(r)
-		if err != nil {
-			return err
-		}
-		id, err := docIDParam(r)
-		if err != nil {
-			return err
-		}
-		im, err := ifMatch(r)
-		if err != nil {
-			return err
-		}
-		if err := a.cmd.DeleteDocument(r.Context(), meta(r), c.App.ID, name, id, access(c), im); err != nil {
 			return notFoundDoc(err)
 		}
-		writeOK(w, r, http.StatusOK, map[string]any{"_id": id, "deleted": true}, "Document deleted")
+		writeOK(w, r, http.StatusOK, doc, "Document updated successfully")
 		return nil
-	}()
-	if err != nil {
-		writeError(w, r, err)
 	}
+}
+
+func (a *API) deleteDocument(w http.ResponseWriter, r *http.Request) error {
+	t, err := target(r, true)
+	if err != nil {
+		return err
+	}
+	if err := a.cmd.DeleteDocument(r.Context(), meta(r), t.caller.App.ID, t.collection, t.id, access(t.caller), t.ifMatch); err != nil {
+		return notFoundDoc(err)
+	}
+	writeOK(w, r, http.StatusOK, map[string]any{"_id": t.id, "deleted": true}, "Document deleted")
+	return nil
 }
 
 // defineCollection serves PUT /v1/{app_id}/config/collections/{name}.

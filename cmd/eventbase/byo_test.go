@@ -67,12 +67,12 @@ func TestAppWithItsOwnMongoDB(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	// A realtime subscriber of the app gets its changes.
-	c := dialWS(t, s, v1+"/realtime?apikey="+app.SecretKey)
-	c.send(map[string]any{"type": "subscribe", "id": "o", "collection": "orders"})
-	for m := c.next(); m["type"] != "subscribed"; m = c.next() {
+	c := s.DialWS(t, v1+"/realtime?apikey="+app.SecretKey)
+	c.Send(map[string]any{"type": "subscribe", "id": "o", "collection": "orders"})
+	for m := c.Next(5 * time.Second); m["type"] != "subscribed"; m = c.Next(5 * time.Second) {
 	}
 	s.Do(t, "PATCH", v1+"/orders/"+id, sk, map[string]any{"qty": 3}).Status(t, 200)
-	for m := c.next(); ; m = c.next() {
+	for m := c.Next(5 * time.Second); ; m = c.Next(5 * time.Second) {
 		if m["type"] == "change" {
 			if m["op"] != "update" || m["doc"].(map[string]any)["qty"] != 3.0 {
 				t.Fatalf("change %v", m)
