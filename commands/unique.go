@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"reflect"
 	"sort"
 	"time"
@@ -63,6 +64,28 @@ func (s *Service) claimAll(ctx context.Context, m Meta, appID string, c *domain.
 }
 
 func (s *Service) claim(ctx context.Context, m Meta, appID, coll, field string, value any, docID string) error {
+	err := s.takeClaim(ctx, m, appID, coll, field, value, docID, func(ctx context.Context, other string) (bool, error) {
+		d, _, err := s.LoadDocument(ctx, appID, coll, other)
+		if err != nil {
+			return false, err
+		}
+		return d.Exists() && reflect.DeepEqual(d.Doc[field], value), nil
+	})
+	if errors.Is(err, errClaimTaken) {
+		return &domain.UniqueError{Field: field}
+	}
+	return err
+}
+
+// errClaimTaken: another holder has the value.
+var errClaimTaken = errors.New("commands: value claimed by another holder")
+
+// takeClaim claims (coll, field, value) for holder with an optimistic
+// append, retried on conflict: of many racing writers exactly one wins. A
+// claim of another holder stands (errClaimTaken) unless it is older than
+// staleClaimAge and held says that holder does not hold the value: its
+// writer crashed between claiming and writing.
+func (s *Service) takeClaim(ctx context.Context, m Meta, appID, coll, field string, value any, holder string, held func(ctx context.Context, other string) (bool, error)) error {
 	stream := claimStream(coll, field, value)
 	return retry(ctx, func() error {
 		evs, err := s.Events.ReadStream(ctx, appID, stream, 0)
@@ -74,29 +97,23 @@ func (s *Service) claim(ctx context.Context, m Meta, appID, coll, field string, 
 			if err := json.Unmarshal(evs[n-1].Payload, &p); err != nil {
 				return err
 			}
-			if p.DocID == docID {
+			if p.DocID == holder {
 				return nil
 			}
-			if !s.staleClaim(ctx, appID, coll, field, value, p.DocID, evs[n-1].Time) {
-				return &domain.UniqueError{Field: field}
+			if s.Now().Sub(evs[n-1].Time) < staleClaimAge {
+				return errClaimTaken
+			}
+			if h, err := held(ctx, p.DocID); err != nil || h {
+				if err != nil {
+					return err
+				}
+				return errClaimTaken
 			}
 		}
 		_, err = s.Events.Append(ctx, eventstore.Append{AppID: appID, StreamID: stream, Expected: int64(len(evs)),
-			Events: []eventstore.Proposed{s.proposed(m, domain.EventUniqueClaimed, claimPayload{coll, field, docID})}})
+			Events: []eventstore.Proposed{s.proposed(m, domain.EventUniqueClaimed, claimPayload{coll, field, holder})}})
 		return err
 	})
-}
-
-// staleClaim reports whether an old claim's document does not hold the value.
-func (s *Service) staleClaim(ctx context.Context, appID, coll, field string, value any, docID string, at time.Time) bool {
-	if s.Now().Sub(at) < staleClaimAge {
-		return false
-	}
-	d, _, err := s.LoadDocument(ctx, appID, coll, docID)
-	if err != nil {
-		return false
-	}
-	return !d.Exists() || !reflect.DeepEqual(d.Doc[field], value)
 }
 
 // releaseAll frees values held by docID. Failures are left to the stale

@@ -211,35 +211,17 @@ func (a *Auth) UserByEmail(ctx context.Context, appID, email string) (*domain.Us
 // appends the claim. A claim whose user never appeared (its writer crashed)
 // is taken over once it is older than staleClaimAge.
 func (a *Auth) claimEmail(ctx context.Context, m Meta, appID, email, userID string) error {
-	stream := claimStream(usersColl, emailField, email)
-	return retry(ctx, func() error {
-		evs, err := a.Events.ReadStream(ctx, appID, stream, 0)
-		if err != nil {
-			return err
+	err := a.takeClaim(ctx, m, appID, usersColl, emailField, email, userID, func(ctx context.Context, other string) (bool, error) {
+		holder, err := a.LoadUser(ctx, appID, other)
+		if err != nil && !errors.Is(err, domain.ErrUserNotFound) {
+			return false, err
 		}
-		if n := len(evs); n > 0 && evs[n-1].Type == domain.EventUniqueClaimed {
-			var p claimPayload
-			if err := json.Unmarshal(evs[n-1].Payload, &p); err != nil {
-				return err
-			}
-			if p.DocID == userID {
-				return nil
-			}
-			if a.Now().Sub(evs[n-1].Time) < staleClaimAge {
-				return domain.ErrEmailTaken
-			}
-			holder, err := a.LoadUser(ctx, appID, p.DocID)
-			if err != nil && !errors.Is(err, domain.ErrUserNotFound) {
-				return err
-			}
-			if holder != nil && holder.Exists() {
-				return domain.ErrEmailTaken
-			}
-		}
-		_, err = a.Events.Append(ctx, eventstore.Append{AppID: appID, StreamID: stream, Expected: int64(len(evs)),
-			Events: []eventstore.Proposed{a.proposed(m, domain.EventUniqueClaimed, claimPayload{usersColl, emailField, userID})}})
-		return err
+		return holder != nil && holder.Exists(), nil
 	})
+	if errors.Is(err, errClaimTaken) {
+		return domain.ErrEmailTaken
+	}
+	return err
 }
 
 // createUser claims the e-mail and appends the signup with follow-up
