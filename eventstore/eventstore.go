@@ -112,6 +112,13 @@ type Store interface {
 	Close() error
 }
 
+// Header is implemented by stores that can tell the highest position
+// allocated so far, cheaply (progress bars; it may include positions that
+// never commit).
+type Header interface {
+	Head(ctx context.Context) (int64, error)
+}
+
 // Validate checks an Append for shape errors common to every adapter.
 func (a Append) Validate() error {
 	if a.AppID == "" || a.StreamID == "" {

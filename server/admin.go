@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/eventbase/eventbase/commands"
+	"github.com/eventbase/eventbase/eventstore"
 	"github.com/eventbase/eventbase/projections"
 )
 
@@ -39,8 +40,9 @@ func CreateApp(ctx context.Context, cfg Config, name, mongoURI string) (*command
 
 // Replay rebuilds read models from the logs with the node stopped: every
 // cell (the node's store and each app's own MongoDB), or only appID's read
-// models. progress is told how many events each step applied.
-func Replay(ctx context.Context, cfg Config, appID string, progress func(int64)) ([]*projections.RebuildResult, error) {
+// models. total is told, when a store can say, how many positions its log
+// holds; progress how many events each step applied.
+func Replay(ctx context.Context, cfg Config, appID string, total func(int64), progress func(int64)) ([]*projections.RebuildResult, error) {
 	cfg.defaults()
 	st, err := OpenStores(ctx, cfg)
 	if err != nil {
@@ -62,6 +64,11 @@ func Replay(ctx context.Context, cfg Config, appID string, progress func(int64))
 	rebuild := func(c *cell, app string) (*projections.RebuildResult, error) {
 		if app != "" {
 			return projections.RebuildApp(ctx, c.events, c.reads, c.runner, app)
+		}
+		if h, ok := c.events.(eventstore.Header); ok && total != nil {
+			if n, err := h.Head(ctx); err == nil {
+				total(n)
+			}
 		}
 		return projections.Rebuild(ctx, c.reads, c.runner, progress)
 	}

@@ -206,7 +206,7 @@ func replay(ctx context.Context, cfg server.Config, args []string, stdout, stder
 	bar := progressbar.NewOptions64(-1, progressbar.OptionSetWriter(stderr), progressbar.OptionSetDescription("replaying"),
 		progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("events"),
 		progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
-	results, err := server.Replay(ctx, cfg, *appID, func(n int64) { _ = bar.Add64(n) })
+	results, err := server.Replay(ctx, cfg, *appID, func(n int64) { bar.Reset(); bar.ChangeMax64(n) }, func(n int64) { _ = bar.Add64(n) })
 	_ = bar.Finish()
 	for _, res := range results {
 		if res == nil {

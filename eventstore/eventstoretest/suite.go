@@ -95,6 +95,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Changed", func(t *testing.T) { testChanged(t, open(t)) })
 	t.Run("Durability", func(t *testing.T) { testDurability(t, h) })
 	t.Run("InvalidAppend", func(t *testing.T) { testInvalid(t, open(t)) })
+	t.Run("Head", func(t *testing.T) { testHead(t, open(t)) })
 }
 
 func ev(typ, payload string) eventstore.Proposed {
@@ -415,6 +416,21 @@ func testChanged(t *testing.T, s eventstore.Store) {
 	case <-ch:
 	case <-time.After(5 * time.Second):
 		t.Fatal("Changed did not fire after an append")
+	}
+}
+
+func testHead(t *testing.T, s eventstore.Store) {
+	h, ok := s.(eventstore.Header)
+	if !ok {
+		t.Skip("the adapter does not implement eventstore.Header")
+	}
+	ctx := context.Background()
+	if p, err := h.Head(ctx); err != nil || p != 0 {
+		t.Fatalf("empty store head %d (%v)", p, err)
+	}
+	evs := mustAppend(t, s, eventstore.Append{AppID: "a", StreamID: "s", Expected: eventstore.NoStream, Events: []eventstore.Proposed{ev("e", `{}`), ev("e", `{}`)}})
+	if p, err := h.Head(ctx); err != nil || p < evs[1].Position {
+		t.Fatalf("head %d after appending up to %d (%v)", p, evs[1].Position, err)
 	}
 }
 

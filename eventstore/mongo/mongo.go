@@ -611,6 +611,21 @@ func tombstone(pos int64, now time.Time) bson.D {
 	return bson.D{e("_id", pos), e("last", pos), e("version", -pos), e("dead", true), e("at", now)}
 }
 
+// Head implements eventstore.Header: the last position allocated.
+func (s *Store) Head(ctx context.Context) (int64, error) {
+	var c struct {
+		N int64 `bson:"n"`
+	}
+	err := s.counters.FindOne(ctx, bson.D{e("_id", counterPosition)}).Decode(&c)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", eventstore.ErrUnavailable, err)
+	}
+	return c.N, nil
+}
+
 // ReadStream implements eventstore.Store.
 func (s *Store) ReadStream(ctx context.Context, appID, streamID string, afterVersion int64) ([]eventstore.Event, error) {
 	if err := s.begin(); err != nil {

@@ -332,6 +332,15 @@ func scan(rows *sql.Rows, capHint int) ([]eventstore.Event, error) {
 	return out, nil
 }
 
+// Head implements eventstore.Header: the last position.
+func (s *Store) Head(ctx context.Context) (int64, error) {
+	var pos int64
+	if err := s.read.QueryRowContext(ctx, `SELECT COALESCE(MAX(position), 0) FROM events`).Scan(&pos); err != nil {
+		return 0, unavailable(err)
+	}
+	return pos, nil
+}
+
 // Changed implements eventstore.Store.
 func (s *Store) Changed() <-chan struct{} { return s.sig.Wait() }
 
