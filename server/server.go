@@ -34,6 +34,7 @@ import (
 type Config struct {
 	Addr         string // listen address, default 127.0.0.1:8090
 	DataDir      string // embedded store directory, default ./eb_data
+	Sync         string // fsync policy of the embedded log: "full" (default) or "normal"
 	MongoURI     string // when set, events and read models live in MongoDB
 	MongoDB      string // database name in MongoDB, default "eventbase"
 	PublicURL    string
@@ -127,7 +128,11 @@ func OpenEvents(ctx context.Context, cfg Config) (eventstore.Store, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir %s: %w", cfg.DataDir, err)
 	}
-	s, err := essqlite.Open(filepath.Join(cfg.DataDir, "events.db"))
+	sync := essqlite.Sync(cfg.Sync)
+	if sync == "" {
+		sync = essqlite.SyncFull
+	}
+	s, err := essqlite.OpenSync(filepath.Join(cfg.DataDir, "events.db"), sync)
 	if err != nil {
 		return nil, err // not a typed nil in the interface
 	}

@@ -97,6 +97,7 @@ func configFromEnv(log *slog.Logger) (server.Config, error) {
 	cfg := server.Config{
 		Addr:        os.Getenv("EVENTBASE_ADDR"),
 		DataDir:     os.Getenv("EVENTBASE_DATA_DIR"),
+		Sync:        strings.ToLower(os.Getenv("EVENTBASE_SYNC")),
 		MongoURI:    os.Getenv("EVENTBASE_MONGODB_URI"),
 		MongoDB:     os.Getenv("EVENTBASE_MONGODB_DATABASE"),
 		NATSURL:     os.Getenv("EVENTBASE_NATS_URL"),

@@ -37,10 +37,27 @@ CREATE INDEX IF NOT EXISTS events_app_position ON events (app_id, position);
 // latency of the first caller grows for little more throughput.
 const maxBatch = 256
 
-// DSN returns the SQLite connection string used for path, with the pragmas
-// every connection needs. Read models opened on the same file use it too.
-func DSN(path string) string {
-	return "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_txlock=immediate"
+// Sync is the fsync policy of the log.
+type Sync string
+
+const (
+	// SyncFull fsyncs the WAL at every commit: an acknowledged append
+	// survives a process kill and a power loss. The default.
+	SyncFull Sync = "full"
+	// SyncNormal fsyncs only at WAL checkpoints: an acknowledged append
+	// survives a process kill (the WAL is in the OS's page cache), but a
+	// power loss or OS crash may lose the last commits.
+	SyncNormal Sync = "normal"
+)
+
+// dsn returns the SQLite connection string for path with the pragmas every
+// connection needs.
+func dsn(path string, sync Sync) string {
+	mode := "FULL"
+	if sync == SyncNormal {
+		mode = "NORMAL"
+	}
+	return "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(" + mode + ")&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_txlock=immediate"
 }
 
 // Store is the SQLite event store. It is safe for concurrent use, and for use
@@ -69,9 +86,16 @@ type request struct {
 	done   chan struct{}
 }
 
-// Open opens (creating if needed) the event store in the SQLite file at path.
-func Open(path string) (*Store, error) {
-	write, err := sql.Open("sqlite", DSN(path))
+// Open opens (creating if needed) the event store in the SQLite file at
+// path, with the SyncFull policy.
+func Open(path string) (*Store, error) { return OpenSync(path, SyncFull) }
+
+// OpenSync opens the event store with an fsync policy.
+func OpenSync(path string, sync Sync) (*Store, error) {
+	if sync != SyncFull && sync != SyncNormal {
+		return nil, fmt.Errorf("eventstore/sqlite: unknown sync policy %q (full or normal)", sync)
+	}
+	write, err := sql.Open("sqlite", dsn(path, sync))
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +108,7 @@ func Open(path string) (*Store, error) {
 		write.Close()
 		return nil, fmt.Errorf("eventstore/sqlite: %s is damaged: %w", path, err)
 	}
-	read, err := sql.Open("sqlite", DSN(path)+"&_pragma=query_only(1)")
+	read, err := sql.Open("sqlite", dsn(path, sync)+"&_pragma=query_only(1)")
 	if err != nil {
 		write.Close()
 		return nil, err

@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/eventbase/eventbase/eventstore"
@@ -10,7 +11,13 @@ import (
 	"github.com/eventbase/eventbase/eventstore/sqlite"
 )
 
-func open(loc string) (eventstore.Store, error) { return sqlite.Open(loc) }
+// open opens a location "<path>" (full sync) or "<path>#normal".
+func open(loc string) (eventstore.Store, error) {
+	if path, ok := strings.CutSuffix(loc, "#normal"); ok {
+		return sqlite.OpenSync(path, sqlite.SyncNormal)
+	}
+	return sqlite.Open(loc)
+}
 
 func TestMain(m *testing.M) {
 	eventstoretest.RunChildIfRequested(open)
@@ -22,4 +29,19 @@ func TestConformance(t *testing.T) {
 		NewLocation: func(t *testing.T) string { return filepath.Join(t.TempDir(), "events.db") },
 		Open:        open,
 	})
+}
+
+// TestConformanceSyncNormal: with fsync only at checkpoints the store still
+// passes everything, the SIGKILL durability test included.
+func TestConformanceSyncNormal(t *testing.T) {
+	eventstoretest.Run(t, eventstoretest.Harness{
+		NewLocation: func(t *testing.T) string { return filepath.Join(t.TempDir(), "events.db") + "#normal" },
+		Open:        open,
+	})
+}
+
+func TestUnknownSyncPolicy(t *testing.T) {
+	if _, err := sqlite.OpenSync(filepath.Join(t.TempDir(), "e.db"), "sometimes"); err == nil {
+		t.Fatal("unknown sync policy accepted")
+	}
 }
