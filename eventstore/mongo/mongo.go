@@ -167,15 +167,6 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// WithClock sets the clock that times events appended without a time.
-func WithClock(now func() time.Time) Option {
-	return func(c *config) {
-		if now != nil {
-			c.now = now
-		}
-	}
-}
-
 // Store is the MongoDB event store. It is safe for concurrent use, and for
 // use by several processes on one database.
 type Store struct {
