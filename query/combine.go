@@ -18,3 +18,27 @@ func AllOf(exprs ...Expr) Expr {
 	}
 	return &And{Exprs: kept}
 }
+
+// FieldOf returns the field a leaf node (or a field-level $not) is about,
+// and "" for $and and $or.
+func FieldOf(e Expr) string {
+	switch n := e.(type) {
+	case *Cmp:
+		return n.Field
+	case *In:
+		return n.Field
+	case *All:
+		return n.Field
+	case *Exists:
+		return n.Field
+	case *Size:
+		return n.Field
+	case *Regex:
+		return n.Field
+	case *ElemMatch:
+		return n.Field
+	case *Not:
+		return n.Field
+	}
+	return ""
+}

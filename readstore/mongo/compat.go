@@ -129,7 +129,7 @@ func negate(e query.Expr) query.Expr {
 	case *query.In:
 		return &query.In{Field: n.Field, Values: n.Values, Not: !n.Not}
 	}
-	return &query.Not{Field: fieldOf(e), Expr: e}
+	return &query.Not{Field: query.FieldOf(e), Expr: e}
 }
 
 // onField reports whether every condition of e is on field, so that it can
@@ -144,29 +144,7 @@ func onField(e query.Expr, field string) bool {
 		return true
 	}
 	_, isOr := e.(*query.Or)
-	return !isOr && fieldOf(e) == field
-}
-
-func fieldOf(e query.Expr) string {
-	switch n := e.(type) {
-	case *query.Cmp:
-		return n.Field
-	case *query.In:
-		return n.Field
-	case *query.All:
-		return n.Field
-	case *query.Exists:
-		return n.Field
-	case *query.Size:
-		return n.Field
-	case *query.Regex:
-		return n.Field
-	case *query.ElemMatch:
-		return n.Field
-	case *query.Not:
-		return n.Field
-	}
-	return ""
+	return !isOr && query.FieldOf(e) == field
 }
 
 // objectType replaces {$gte: {}}, which every object satisfies and which

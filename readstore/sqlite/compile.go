@@ -158,28 +158,8 @@ func (c *compiler) where(e query.Expr, root string) string {
 	return c.leaf(e, root)
 }
 
-func fieldOf(e query.Expr) string {
-	switch n := e.(type) {
-	case *query.Cmp:
-		return n.Field
-	case *query.In:
-		return n.Field
-	case *query.All:
-		return n.Field
-	case *query.Exists:
-		return n.Field
-	case *query.Size:
-		return n.Field
-	case *query.Regex:
-		return n.Field
-	case *query.ElemMatch:
-		return n.Field
-	}
-	return ""
-}
-
 func (c *compiler) leaf(e query.Expr, root string) string {
-	field := fieldOf(e)
+	field := query.FieldOf(e)
 	if root == "data" && field == "_id" {
 		if s, ok := c.idLeaf(e); ok {
 			return s
