@@ -85,11 +85,8 @@ func (a *API) authRoutes(r *mux.Router) {
 // An unknown app is a 404, never a 500.
 func (a *API) authApp(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		app, err := a.apps.ByID(r.Context(), mux.Vars(r)["app_id"])
+		app, err := a.pathApp(r)
 		if err != nil {
-			if errors.Is(err, domain.ErrNotFound) {
-				err = errf(http.StatusNotFound, "app_not_found", "App not found")
-			}
 			writeError(w, r, err)
 			return
 		}

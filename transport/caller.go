@@ -78,15 +78,24 @@ func bearer(r *http.Request) string {
 	return ""
 }
 
+var errAppNotFound = errf(http.StatusNotFound, "app_not_found", "App not found")
+
+// pathApp returns the app named by the {app_id} path variable; an unknown
+// app is a 404, never a 500.
+func (a *API) pathApp(r *http.Request) (*domain.App, error) {
+	app, err := a.apps.ByID(r.Context(), mux.Vars(r)["app_id"])
+	if errors.Is(err, domain.ErrNotFound) {
+		return nil, errAppNotFound
+	}
+	return app, err
+}
+
 // native resolves the app from the path and the caller from the key and
 // tokens, for /v1/{app_id}/... routes. A key of another app is a 401.
 func (a *API) native(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		app, err := a.apps.ByID(r.Context(), mux.Vars(r)["app_id"])
+		app, err := a.pathApp(r)
 		if err != nil {
-			if errors.Is(err, domain.ErrNotFound) {
-				err = errf(http.StatusNotFound, "app_not_found", "App not found")
-			}
 			writeError(w, r, err)
 			return
 		}

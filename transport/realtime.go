@@ -11,19 +11,15 @@ import (
 	"github.com/eventbase/eventbase/realtime"
 	"github.com/eventbase/eventbase/secret"
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/gorilla/mux"
 )
 
 func (a *API) realtimeNative(w http.ResponseWriter, r *http.Request) {
-	appID := mux.Vars(r)["app_id"]
-	if _, err := a.apps.ByID(r.Context(), appID); err != nil {
-		if errors.Is(err, domain.ErrNotFound) {
-			err = errf(http.StatusNotFound, "app_not_found", "App not found")
-		}
+	app, err := a.pathApp(r)
+	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	a.hub.ServeWS(w, r, appID)
+	a.hub.ServeWS(w, r, app.ID)
 }
 
 func (a *API) realtimeUrBackend(w http.ResponseWriter, r *http.Request) {
