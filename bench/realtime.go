@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,6 +38,8 @@ type RealtimeResult struct {
 	RSSAfter        int64 // after connecting and subscribing
 	BytesPerConn    int64
 	ConnectDuration time.Duration
+	// MissedWrites counts, per write (its seq), the subscribers that missed it.
+	MissedWrites map[int]int
 }
 
 func (r RealtimeResult) String() string {
@@ -46,7 +49,29 @@ func (r RealtimeResult) String() string {
 		"  server RSS: %.1f MiB before, %.1f MiB with all connections = %.1f KiB per connection (connect+subscribe took %s)",
 		r.Config.Subscribers, r.Config.Collections, r.Writes, r.Config.Rate, r.Config.Duration,
 		r.Expected, r.Delivered, r.Missed, r.Duplicated, r.Latency,
-		float64(r.RSSBefore)/(1<<20), float64(r.RSSAfter)/(1<<20), float64(r.BytesPerConn)/1024, r.ConnectDuration.Round(time.Millisecond))
+		float64(r.RSSBefore)/(1<<20), float64(r.RSSAfter)/(1<<20), float64(r.BytesPerConn)/1024, r.ConnectDuration.Round(time.Millisecond)) +
+		r.missedSummary()
+}
+
+// missedSummary names up to 10 missed writes and how many subscribers missed each.
+func (r RealtimeResult) missedSummary() string {
+	if len(r.MissedWrites) == 0 {
+		return ""
+	}
+	seqs := make([]int, 0, len(r.MissedWrites))
+	for w := range r.MissedWrites {
+		seqs = append(seqs, w)
+	}
+	sort.Ints(seqs)
+	out := fmt.Sprintf("\n  missed writes (seq: subscribers): %d writes;", len(seqs))
+	for i, w := range seqs {
+		if i == 10 {
+			out += " …"
+			break
+		}
+		out += fmt.Sprintf(" %d:%d", w, r.MissedWrites[w])
+	}
+	return out
 }
 
 type subscriber struct {
@@ -185,6 +210,10 @@ func Realtime(ctx context.Context, t Target, cfg RealtimeConfig) (RealtimeResult
 			switch n := s.seen[w]; {
 			case n == 0:
 				res.Missed++
+				if res.MissedWrites == nil {
+					res.MissedWrites = map[int]int{}
+				}
+				res.MissedWrites[w]++
 			case n > 1:
 				res.Duplicated += int64(n - 1)
 				res.Delivered += int64(n)

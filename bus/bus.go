@@ -36,8 +36,14 @@ func New(pub message.Publisher, sub message.Subscriber, log *slog.Logger) *Bus {
 }
 
 // NewInProcess returns a bus over watermill's GoChannel, for one node.
+// GoChannel hands each message to a subscriber from its own goroutine, so
+// without waiting for the ack two batches can arrive swapped, and the hub
+// (which skips positions it has passed) would drop the later-arriving one.
+// Publish therefore waits until the subscriber has taken the batch: batches
+// arrive in publish order, and the runner is held only while the hub
+// queues the batch's changes (it never writes to a socket there).
 func NewInProcess(log *slog.Logger) *Bus {
-	gc := gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: 1024}, watermill.NopLogger{})
+	gc := gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: 1024, BlockPublishUntilSubscriberAck: true}, watermill.NopLogger{})
 	return New(gc, gc, log)
 }
 
