@@ -29,11 +29,12 @@ func (s *Service) LoadCollection(ctx context.Context, appID, name string) (*doma
 	return c, nil
 }
 
-// collection returns a collection's definition for a write, from the cache
-// when the service has one (a serving node, where the runner invalidates
-// it as collection_defined events are applied, before the defining command
-// returns).
-func (s *Service) collection(ctx context.Context, appID, name string) (*domain.Collection, error) {
+// Collection returns a collection's definition from the cache when the
+// service has one (a serving node, where the runner invalidates it as
+// collection_defined events are applied, before the defining command
+// returns and before the events reach the bus), else from its stream.
+// Reads, writes and realtime delivery all use it.
+func (s *Service) Collection(ctx context.Context, appID, name string) (*domain.Collection, error) {
 	if s.collections == nil {
 		return s.LoadCollection(ctx, appID, name)
 	}
@@ -106,7 +107,7 @@ func (s *Service) collectionForWrite(ctx context.Context, m Meta, appID, name st
 	if err := domain.ValidateCollectionName(name); err != nil {
 		return nil, err
 	}
-	c, err := s.collection(ctx, appID, name)
+	c, err := s.Collection(ctx, appID, name)
 	if err != nil {
 		return nil, err
 	}
@@ -281,7 +282,7 @@ func (s *Service) existingCollection(ctx context.Context, appID, coll string, a 
 	if err := domain.ValidateCollectionName(coll); err != nil {
 		return nil, err
 	}
-	c, err := s.collection(ctx, appID, coll)
+	c, err := s.Collection(ctx, appID, coll)
 	if err != nil {
 		return nil, err
 	}

@@ -143,32 +143,17 @@ func AppendSortKey(dst []byte, doc map[string]any, f SortField) []byte {
 	return appendKey(dst, sortKey(doc, f))
 }
 
-// Key tags, in type order. Terminators are 0x00 so that a shorter string,
-// array or object sorts first.
-const (
-	tagEmptyArray = 0x01
-	tagNull       = 0x02
-	tagNumber     = 0x03
-	tagString     = 0x04
-	tagObject     = 0x05
-	tagArray      = 0x06
-	tagBool       = 0x07
-)
+// Key tags are in type order; terminators are 0x00 so that a shorter
+// string, array or object sorts first. tagEmptyArray is the lowest tag: an
+// empty array sorts before null in MongoDB's key order. Every other value's
+// tag is its rank plus one.
+const tagEmptyArray = 0x01
 
+// keyTag is a value's type rank shifted by one, so that an empty array
+// (which sorts before null in MongoDB's key order) can take the lowest tag.
 func keyTag(v any) byte {
-	switch v.(type) {
-	case nil:
-		return tagNull
-	case float64:
-		return tagNumber
-	case string:
-		return tagString
-	case map[string]any:
-		return tagObject
-	case []any:
-		return tagArray
-	case bool:
-		return tagBool
+	if r := rank(v); r != rankOther {
+		return byte(r) + 1
 	}
 	return tagEmptyArray
 }

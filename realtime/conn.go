@@ -23,6 +23,7 @@ const (
 
 type subscription struct {
 	id         string
+	idJSON     []byte // id encoded once, for every change message
 	collection string
 	filter     query.Expr
 	live       bool
@@ -215,7 +216,7 @@ func (c *conn) subscribe(m clientMsg) {
 		}
 		filter = f
 	}
-	coll, err := c.hub.collection(c.ctx, p.AppID, m.Collection)
+	coll, err := c.hub.colls.Collection(c.ctx, p.AppID, m.Collection)
 	if err != nil {
 		c.sendError(m.ID, "collection unavailable")
 		return
@@ -239,7 +240,7 @@ func (c *conn) subscribe(m clientMsg) {
 		c.sendError(m.ID, "too many subscriptions on this connection")
 		return
 	}
-	s := &subscription{id: m.ID, collection: m.Collection, filter: filter}
+	s := &subscription{id: m.ID, idJSON: mustJSON(m.ID), collection: m.Collection, filter: filter}
 	if m.Since == nil {
 		// Live from the projections' head: everything after it will be
 		// dispatched; anything up to it that is still in flight is skipped.
@@ -287,7 +288,7 @@ func (c *conn) catchUp(s *subscription) {
 			return
 		}
 		for _, e := range evs {
-			if ch, ok := decodeChange(e); ok {
+			if ch, ok := c.hub.decode(c.ctx, e); ok {
 				c.deliverLocked(s, ch)
 			}
 		}
@@ -333,18 +334,17 @@ func (c *conn) deliverLocked(s *subscription, ch *change) {
 		}
 		return
 	}
-	coll, err := c.hub.collection(c.ctx, p.AppID, s.collection)
-	if err != nil {
+	if ch.coll == nil {
 		return
 	}
-	scope, err := coll.ReadScope(domain.Access{Privileged: p.Privileged, UserID: p.UserID})
+	scope, err := ch.coll.ReadScope(domain.Access{Privileged: p.Privileged, UserID: p.UserID})
 	if err != nil || !scope.Allows(ch.doc) {
 		return
 	}
 	if s.filter != nil && !query.Match(s.filter, ch.doc) {
 		return
 	}
-	c.enqueueLocked(ch.message(s.id))
+	c.enqueueLocked(ch.message(s.idJSON))
 }
 
 func (c *conn) enqueue(b []byte) {

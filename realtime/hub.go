@@ -37,9 +37,11 @@ type Authenticator interface {
 	Authenticate(ctx context.Context, appID, apikey, token string) (*Principal, error)
 }
 
-// Collections loads collection definitions (schema and RLS) from the log.
+// Collections returns collection definitions (schema and RLS); the
+// implementation caches them and drops an entry before the events that
+// change it reach the hub.
 type Collections interface {
-	LoadCollection(ctx context.Context, appID, name string) (*domain.Collection, error)
+	Collection(ctx context.Context, appID, name string) (*domain.Collection, error)
 }
 
 // Config bounds what one connection may cost.
@@ -96,9 +98,6 @@ type Hub struct {
 	// acknowledged before it subscribed are not sent (and later ones all are).
 	head func(appID string) int64
 
-	cmu         sync.Mutex
-	collections map[string]*domain.Collection // "app/name" → definition cache
-
 	connections atomic.Int64
 }
 
@@ -109,7 +108,7 @@ func New(cfg Config, events eventstore.Store, head func(appID string) int64, aut
 		log = slog.Default()
 	}
 	return &Hub{cfg: cfg, events: events, head: head, auth: auth, colls: colls, log: log,
-		conns: map[string]map[*conn]struct{}{}, collections: map[string]*domain.Collection{}, positions: map[string]int64{},
+		conns: map[string]map[*conn]struct{}{}, positions: map[string]int64{},
 		up: websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 1024, CheckOrigin: func(*http.Request) bool { return true }}}
 }
 
@@ -123,18 +122,19 @@ func (h *Hub) position(appID string) int64 {
 // Connections returns the number of open connections.
 func (h *Hub) Connections() int64 { return h.connections.Load() }
 
-// change is a decoded document event, encoded once for every subscriber.
+// change is a decoded document event: its collection's definition is
+// resolved and everything of its message but the subscription id is
+// encoded once, however many subscribers receive it.
 type change struct {
 	ev         eventstore.Event
-	appID      string
 	collection string
-	op         string
+	coll       *domain.Collection // nil if it could not be loaded: not delivered
 	doc        map[string]any
-	docJSON    json.RawMessage
-	ts         string
+	tail       []byte // the message after the subscription id
 }
 
-func decodeChange(e eventstore.Event) (*change, bool) {
+// decode returns the change of a document event (false for other events).
+func (h *Hub) decode(ctx context.Context, e eventstore.Event) (*change, bool) {
 	op := ""
 	switch e.Type {
 	case domain.EventDocumentCreated:
@@ -157,41 +157,37 @@ func decodeChange(e eventstore.Event) (*change, bool) {
 	if err := json.Unmarshal(p.Doc, &doc); err != nil {
 		return nil, false
 	}
-	return &change{ev: e, appID: e.AppID, collection: p.Collection, op: op, doc: doc, docJSON: p.Doc,
-		ts: e.Time.UTC().Format(time.RFC3339Nano)}, true
-}
-
-// message encodes the change for one subscription id, appending to the
-// shared prefix-free parts rather than marshalling per subscriber.
-func (c *change) message(subID string) []byte {
-	id, _ := json.Marshal(subID)
-	coll, _ := json.Marshal(c.collection)
-	b := make([]byte, 0, len(c.docJSON)+128)
-	b = append(b, `{"type":"change","id":`...)
-	b = append(b, id...)
+	ch := &change{ev: e, collection: p.Collection, doc: doc}
+	ch.coll, _ = h.colls.Collection(ctx, e.AppID, p.Collection)
+	coll, _ := json.Marshal(p.Collection)
+	b := make([]byte, 0, len(p.Doc)+96)
 	b = append(b, `,"op":"`...)
-	b = append(b, c.op...)
+	b = append(b, op...)
 	b = append(b, `","collection":`...)
 	b = append(b, coll...)
 	b = append(b, `,"doc":`...)
-	b = append(b, c.docJSON...)
+	b = append(b, p.Doc...)
 	b = append(b, `,"position":`...)
-	b = strconv.AppendInt(b, c.ev.Position, 10)
+	b = strconv.AppendInt(b, e.Position, 10)
 	b = append(b, `,"ts":"`...)
-	b = append(b, c.ts...)
-	b = append(b, `"}`...)
-	return b
+	b = e.Time.UTC().AppendFormat(b, time.RFC3339Nano)
+	ch.tail = append(b, `"}`...)
+	return ch, true
+}
+
+// message is the change for one subscription (idJSON: its JSON-encoded id).
+func (c *change) message(idJSON []byte) []byte {
+	const head = `{"type":"change","id":`
+	b := make([]byte, 0, len(head)+len(idJSON)+len(c.tail))
+	b = append(b, head...)
+	b = append(b, idJSON...)
+	return append(b, c.tail...)
 }
 
 // Dispatch delivers a batch of committed events (in position order) to live
 // subscribers. It is called from one goroutine (the bus subscription).
 func (h *Hub) Dispatch(evs []eventstore.Event) {
 	for _, e := range evs {
-		if e.Type == domain.EventCollectionDefined {
-			h.cmu.Lock()
-			delete(h.collections, e.AppID+"/"+collectionOf(e))
-			h.cmu.Unlock()
-		}
 		h.pmu.Lock()
 		seen := e.Position <= h.positions[e.AppID]
 		if !seen {
@@ -201,46 +197,22 @@ func (h *Hub) Dispatch(evs []eventstore.Event) {
 		if seen {
 			continue // already dispatched (a bus redelivery)
 		}
-		if ch, ok := decodeChange(e); ok {
-			h.mu.RLock()
-			conns := h.conns[e.AppID]
-			targets := make([]*conn, 0, len(conns))
-			for c := range conns {
-				targets = append(targets, c)
-			}
-			h.mu.RUnlock()
+		h.mu.RLock()
+		conns := h.conns[e.AppID]
+		targets := make([]*conn, 0, len(conns))
+		for c := range conns {
+			targets = append(targets, c)
+		}
+		h.mu.RUnlock()
+		if len(targets) == 0 {
+			continue // nobody of this app listens: nothing to decode
+		}
+		if ch, ok := h.decode(context.Background(), e); ok {
 			for _, c := range targets {
 				c.offer(ch)
 			}
 		}
 	}
-}
-
-func collectionOf(e eventstore.Event) string {
-	var p struct {
-		Name string `json:"name"`
-	}
-	_ = json.Unmarshal(e.Payload, &p)
-	return p.Name
-}
-
-// collection returns the cached definition of app/name.
-func (h *Hub) collection(ctx context.Context, appID, name string) (*domain.Collection, error) {
-	key := appID + "/" + name
-	h.cmu.Lock()
-	c, ok := h.collections[key]
-	h.cmu.Unlock()
-	if ok {
-		return c, nil
-	}
-	c, err := h.colls.LoadCollection(ctx, appID, name)
-	if err != nil {
-		return nil, err
-	}
-	h.cmu.Lock()
-	h.collections[key] = c
-	h.cmu.Unlock()
-	return c, nil
 }
 
 func (h *Hub) register(c *conn) {

@@ -373,7 +373,7 @@ func (a *API) getDocument(w http.ResponseWriter, r *http.Request) error {
 // readableCollection loads a collection for a read; one never defined nor
 // written is 404, as in urBackend.
 func (a *API) readableCollection(ctx context.Context, appID, name string) (*domain.Collection, error) {
-	c, err := a.cmd.LoadCollection(ctx, appID, name)
+	c, err := a.cmd.Collection(ctx, appID, name)
 	if err != nil {
 		return nil, err
 	}
