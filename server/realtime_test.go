@@ -187,32 +187,38 @@ func testRealtimeSlowConsumerIsCutOff(t *testing.T) {
 	fast.Send(map[string]any{"type": "subscribe", "id": "b", "collection": "blobs"})
 	fast.Expect("subscribed")
 
-	// The slow client reads one message every 100 ms; large changes fill its
-	// socket buffers and then its bounded queue. The fast one keeps
-	// receiving throughout.
+	// During the burst the slow client reads one message a second, whatever
+	// the machine's load; large changes fill its socket buffers and then its
+	// bounded queue. The fast one keeps receiving throughout. After the
+	// burst the slow client drains at full speed, to reach the close frame.
 	closed := make(chan error, 1)
+	burst := make(chan struct{})
 	go func() {
 		for {
-			_ = slow.WS.SetReadDeadline(time.Now().Add(30 * time.Second))
+			_ = slow.WS.SetReadDeadline(time.Now().Add(60 * time.Second))
 			if _, _, err := slow.WS.ReadMessage(); err != nil {
 				closed <- err
 				return
 			}
-			time.Sleep(100 * time.Millisecond)
+			select {
+			case <-burst:
+			case <-time.After(time.Second):
+			}
 		}
 	}()
-	payload := strings.Repeat("x", 64<<10)
+	payload := strings.Repeat("x", 128<<10)
 	got := 0
 	for i := 0; i < 200; i++ {
 		s.Do(t, "POST", base, sk, map[string]any{"x": i, "pad": payload}).Status(t, 201)
 		for {
-			m := fast.Next(5 * time.Second)
+			m := fast.Next(10 * time.Second)
 			if m["type"] == "change" {
 				got++
 				break
 			}
 		}
 	}
+	close(burst)
 	if got != 200 {
 		t.Fatalf("fast client got %d changes", got)
 	}
@@ -223,7 +229,7 @@ func testRealtimeSlowConsumerIsCutOff(t *testing.T) {
 		if !ok || ce.Code != 4008 || !strings.Contains(ce.Text, "slow consumer") {
 			t.Fatalf("slow client ended with %v", err)
 		}
-	case <-time.After(20 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("slow client was not disconnected")
 	}
 }
