@@ -204,11 +204,26 @@ func replay(ctx context.Context, cfg server.Config, args []string, stdout, stder
 	if err := fs.Parse(args); err != nil {
 		return usageError(err.Error())
 	}
-	bar := progressbar.NewOptions64(-1, progressbar.OptionSetWriter(stderr), progressbar.OptionSetDescription("replaying"),
-		progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("events"),
-		progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
-	results, err := server.Replay(ctx, cfg, *appID, func(n int64) { bar.Reset(); bar.ChangeMax64(n) }, func(n int64) { _ = bar.Add64(n) })
-	_ = bar.Finish()
+	// One bar a store, made once its size is known (a bar is never
+	// resized: the library renders from a goroutine of its own).
+	var bar *progressbar.ProgressBar
+	newBar := func(max int64) {
+		if bar != nil {
+			_ = bar.Finish()
+		}
+		bar = progressbar.NewOptions64(max, progressbar.OptionSetWriter(stderr), progressbar.OptionSetDescription("replaying"),
+			progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("events"),
+			progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
+	}
+	results, err := server.Replay(ctx, cfg, *appID, newBar, func(n int64) {
+		if bar == nil {
+			newBar(-1)
+		}
+		_ = bar.Add64(n)
+	})
+	if bar != nil {
+		_ = bar.Finish()
+	}
 	for _, res := range results {
 		if res == nil {
 			continue
